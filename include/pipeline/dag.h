@@ -88,8 +88,8 @@ struct Dag {
   /// no whitespace, defaults resolved. SHA-256 of it identifies the DAG version.
   std::string canonical;
 
-  const Task* FindTask(const std::string& id) const {
-    auto it = task_index.find(id);
+  const Task* FindTask(const std::string& task_id) const {
+    auto it = task_index.find(task_id);
     return it == task_index.end() ? nullptr : &tasks[static_cast<size_t>(it->second)];
   }
 };

@@ -143,3 +143,12 @@ std::string JsonQuote(std::string_view s) {
 }
 
 }  // namespace pipeline
+
+#include <string.h>
+
+namespace pipeline {
+std::string SignalName(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+}  // namespace pipeline

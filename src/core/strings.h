@@ -36,3 +36,8 @@ std::string ToUpper(std::string_view s);
 std::string JsonQuote(std::string_view s);
 
 }  // namespace pipeline
+
+namespace pipeline {
+/// "SIGTERM" for 15; "signal 99" for numbers without a name.
+std::string SignalName(int sig);
+}  // namespace pipeline

@@ -1,0 +1,511 @@
+#include "engine/engine.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "core/sha256.h"
+#include "core/strings.h"
+#include "core/time_util.h"
+#include "dag/template.h"
+
+extern char** environ;
+
+namespace pipeline {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string ParamsJson(const std::map<std::string, ParamValue>& params) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, v] : params) {
+    switch (v.type) {
+      case ParamValue::Type::kInt:
+        j[name] = std::stoll(v.text);
+        break;
+      case ParamValue::Type::kFloat:
+        j[name] = std::stod(v.text);
+        break;
+      case ParamValue::Type::kBool:
+        j[name] = v.text == "true";
+        break;
+      case ParamValue::Type::kString:
+        j[name] = v.text;
+        break;
+    }
+  }
+  return j.dump();
+}
+
+const char* AttemptStateFor(const ExitStatus& st) {
+  switch (st.kind) {
+    case ExitKind::kExited: return st.exit_code == 0 ? "succeeded" : "failed";
+    case ExitKind::kSignaled: return "failed";
+    case ExitKind::kTimedOut: return "timed_out";
+    case ExitKind::kCancelled: return "killed";
+    case ExitKind::kSpawnFailed: return "failed";
+  }
+  return "failed";
+}
+
+bool Succeeded(const ExitStatus& st) { return st.kind == ExitKind::kExited && st.exit_code == 0; }
+
+}  // namespace
+
+Engine::Engine(const Dag& dag, Store* store, TaskRunner* runner, Clock* clock, RunObserver* observer,
+               RunOptions options)
+    : dag_(dag), store_(store), runner_(runner), clock_(clock), observer_(observer), options_(std::move(options)) {}
+
+Result<RunSummary> Engine::RunNew(const std::string& run_id) {
+  const std::string& canonical = options_.version_canonical.empty() ? dag_.canonical : options_.version_canonical;
+  const std::string& dag_id = options_.version_dag_id.empty() ? dag_.id : options_.version_dag_id;
+  const int64_t now = clock_->NowMs();
+
+  Status s = store_->Begin();
+  if (!s.ok()) return s;
+  auto version = store_->EnsureDagVersion(dag_id, Sha256::Hex(canonical), canonical);
+  if (!version.ok()) {
+    store_->Rollback();
+    return version.status();
+  }
+  RunRecord run;
+  run.run_id = run_id;
+  run.dag = dag_id;
+  run.dag_version_id = *version;
+  run.trigger = options_.trigger;
+  run.triggered_by = options_.triggered_by;
+  run.logical_date_ms = options_.logical_date_ms ? options_.logical_date_ms : now;
+  run.params_json = ParamsJson(dag_.params);
+  run.state = "running";
+  run.dag_file = options_.dag_file;
+  run.base_dir = options_.base_dir;
+  run.created_ms = run.started_ms = now;
+  run.owner_pid = getpid();
+  run.owner_host = HostName();
+  auto pk = store_->CreateRun(run);
+  if (!pk.ok()) {
+    store_->Rollback();
+    return pk.status();
+  }
+  run.id = *pk;
+  std::vector<std::pair<std::string, int>> names;
+  names.reserve(dag_.tasks.size());
+  for (const Task& t : dag_.tasks) names.emplace_back(t.id, t.retries + 1);
+  auto ids = store_->CreateTaskInstances(run.id, names, now);
+  if (!ids.ok()) {
+    store_->Rollback();
+    return ids.status();
+  }
+  s = store_->Commit();
+  if (!s.ok()) return s;
+  ti_ids_ = std::move(*ids);
+  prior_attempts_.assign(dag_.tasks.size(), 0);
+  plan_ = std::make_unique<Plan>(dag_, options_.parallelism);
+  return Execute(run);
+}
+
+Result<RunSummary> Engine::Resume(const RunRecord& run) {
+  auto tis = store_->ListTaskInstances(run.id);
+  if (!tis.ok()) return tis.status();
+  std::map<std::string, const TaskInstanceRecord*> by_name;
+  for (const auto& ti : *tis) by_name[ti.task] = &ti;
+  plan_ = std::make_unique<Plan>(dag_, options_.parallelism);
+  ti_ids_.assign(dag_.tasks.size(), 0);
+  prior_attempts_.assign(dag_.tasks.size(), 0);
+  summaries_.assign(dag_.tasks.size(), TaskSummary{});
+  for (size_t i = 0; i < dag_.tasks.size(); ++i) {
+    auto it = by_name.find(dag_.tasks[i].id);
+    if (it == by_name.end())
+      return Status::Corruption("run " + run.run_id + " has no record of task '" + dag_.tasks[i].id + "'");
+    ti_ids_[i] = it->second->id;
+    prior_attempts_[i] = it->second->attempts;
+    if (it->second->state == "success") plan_->Preset(static_cast<int>(i), TaskState::kSuccess);
+    if (it->second->state == "cached") plan_->Preset(static_cast<int>(i), TaskState::kCached);
+  }
+  return Execute(run);
+}
+
+Result<RunSummary> Engine::Execute(const RunRecord& run) {
+  run_ = run;
+  const size_t n = dag_.tasks.size();
+  if (summaries_.size() != n) summaries_.assign(n, TaskSummary{});
+  for (size_t i = 0; i < n; ++i) {
+    summaries_[i].task = dag_.tasks[i].id;
+    summaries_[i].attempts = prior_attempts_[i];
+    if (plan_->state(static_cast<int>(i)) != TaskState::kPending)
+      summaries_[i].state = plan_->state(static_cast<int>(i));
+  }
+  session_attempts_.assign(n, 0);
+  attempt_ids_.assign(n, 0);
+  retry_due_.assign(n, -1);
+  logical_date_ = FormatIso8601(run_.logical_date_ms);
+  ds_ = FormatDate(run_.logical_date_ms);
+
+  std::error_code ec;
+  log_dir_ = (fs::path(options_.home) / "logs" / run_.run_id).string();
+  fs::create_directories(log_dir_, ec);
+  if (ec) return Status::IOError("cannot create log directory " + log_dir_ + ": " + ec.message());
+
+  // The environment every attempt starts from: ours, minus PIPELINE_* left over from an
+  // outer run, plus the run-level context.
+  for (char** e = environ; e && *e; ++e)
+    if (std::string_view(*e).rfind("PIPELINE_", 0) != 0 || std::string_view(*e).rfind("PIPELINE_HOME=", 0) == 0)
+      base_env_.emplace_back(*e);
+  base_env_.push_back("PIPELINE_RUN_ID=" + run_.run_id);
+  base_env_.push_back("PIPELINE_DAG=" + dag_.id);
+  base_env_.push_back("PIPELINE_LOGICAL_DATE=" + logical_date_);
+  base_env_.push_back("PIPELINE_DS=" + ds_);
+  for (const auto& [name, v] : dag_.params) base_env_.push_back("PIPELINE_PARAM_" + name + "=" + v.text);
+
+  const int64_t t0 = clock_->MonotonicMs();
+  if (observer_) observer_->RunStarted(run_.run_id, dag_, static_cast<int>(n));
+
+  std::vector<PlanDecision> decisions;
+  plan_->Start(&decisions);
+  Status s = store_->Begin();
+  if (s.ok()) s = ApplyDecisions(decisions);
+
+  int interrupts_seen = 0;
+  int interrupt_sig = 0;
+  std::vector<AttemptOutcome> done;
+  while (s.ok() && plan_->more_to_do()) {
+    s = store_->Begin();
+    if (!s.ok()) break;
+    const int64_t now = clock_->MonotonicMs();
+    for (size_t i = 0; i < n; ++i) {
+      if (retry_due_[i] >= 0 && retry_due_[i] <= now) {
+        retry_due_[i] = -1;
+        plan_->Requeue(static_cast<int>(i));
+      }
+    }
+    for (int t; s.ok() && (t = plan_->PopRunnable()) >= 0;) s = StartTask(t);
+    if (!s.ok()) break;
+    s = store_->Commit();  // durable before we sleep
+    if (!s.ok() || !plan_->more_to_do()) break;
+
+    int64_t timeout = -1;
+    for (size_t i = 0; i < n; ++i)
+      if (retry_due_[i] >= 0) timeout = timeout < 0 ? retry_due_[i] - now : std::min(timeout, retry_due_[i] - now);
+    if (timeout >= 0) timeout = std::max<int64_t>(timeout, 0);
+    if (runner_->running() == 0 && timeout < 0) {
+      s = Status::Internal("scheduler stalled: nothing running, nothing ready, " +
+                           std::to_string(n - static_cast<size_t>(plan_->finished())) + " tasks unfinished");
+      break;
+    }
+    done.clear();
+    runner_->Wait(timeout, &done);
+
+    s = store_->Begin();
+    if (!s.ok()) break;
+    int interrupts = runner_->interrupt_count();
+    if (interrupts > interrupts_seen) {
+      if (interrupts_seen == 0) {
+        interrupt_sig = runner_->interrupt_signal();
+        std::vector<int> cancelled;
+        plan_->Cancel(&cancelled);
+        std::string reason = "run interrupted by " + SignalName(interrupt_sig);
+        for (int t : cancelled) {
+          retry_due_[static_cast<size_t>(t)] = -1;
+          if (s.ok()) s = RecordTerminal(t, TaskState::kCancelled, reason);
+        }
+        runner_->CancelAll(false);
+        if (observer_) observer_->RunInterrupted(interrupt_sig, false);
+      }
+      if (interrupts >= 2) {
+        runner_->CancelAll(true);
+        if (observer_) observer_->RunInterrupted(runner_->interrupt_signal(), true);
+      }
+      interrupts_seen = interrupts;
+    }
+    for (const AttemptOutcome& o : done)
+      if (s.ok()) s = HandleOutcome(o);
+  }
+  if (!s.ok()) {
+    // Infrastructure failure (database, disk): stop everything we started, keep what
+    // is committed, and report. The run stays "running" and is recovered as lost.
+    store_->Rollback();
+    runner_->CancelAll(true);
+    std::vector<AttemptOutcome> rest;
+    while (runner_->running() > 0) runner_->Wait(1000, &rest);
+    return s;
+  }
+
+  RunSummary summary;
+  summary.run_id = run_.run_id;
+  summary.dag = dag_.id;
+  summary.duration_ms = clock_->MonotonicMs() - t0;
+  std::string reason;
+  if (interrupt_sig) {
+    summary.state = "cancelled";
+    summary.exit_code = 128 + interrupt_sig;
+    reason = "interrupted by " + SignalName(interrupt_sig);
+  } else if (plan_->Succeeded()) {
+    summary.state = "success";
+    summary.exit_code = 0;
+  } else {
+    summary.state = "failed";
+    summary.exit_code = 1;
+    std::vector<std::string> failed;
+    for (size_t i = 0; i < n; ++i)
+      if (plan_->state(static_cast<int>(i)) == TaskState::kFailed) failed.push_back(dag_.tasks[i].id);
+    reason = "failed tasks: " + Join(failed, ", ");
+  }
+  s = store_->Begin();
+  if (s.ok()) s = store_->SetRunState(run_.id, summary.state, clock_->NowMs(), reason);
+  if (s.ok()) s = store_->Commit();
+  if (!s.ok()) return s;
+  summary.tasks = summaries_;
+  if (observer_) observer_->RunFinished(summary);
+  return summary;
+}
+
+bool Engine::BuildSpawnSpec(int task, int attempt, SpawnSpec* spec, std::string* command_json, std::string* err) {
+  const Task& t = dag_.tasks[static_cast<size_t>(task)];
+  TemplateContext ctx;
+  ctx.params = &dag_.params;
+  ctx.run_id = run_.run_id;
+  ctx.dag = dag_.id;
+  ctx.task = t.id;
+  ctx.attempt = attempt;
+  ctx.logical_date = logical_date_;
+  ctx.ds = ds_;
+
+  spec->argv.clear();
+  if (!t.command.empty()) {
+    std::string cmd;
+    if (!ExpandTemplate(t.command, ctx, /*shell_quote=*/true, &cmd, err)) return false;
+    spec->argv = {"/bin/sh", "-c", std::move(cmd)};
+  } else {
+    for (const std::string& a : t.argv) {
+      std::string out;
+      if (!ExpandTemplate(a, ctx, false, &out, err)) return false;
+      spec->argv.push_back(std::move(out));
+    }
+  }
+  // Environment: base, then the task's (DAG env merged in by the loader), then context.
+  std::map<std::string, std::string> overrides;
+  for (const auto& [name, value] : t.env) {
+    std::string out;
+    if (!ExpandTemplate(value, ctx, false, &out, err)) return false;
+    overrides[name] = std::move(out);
+  }
+  overrides["PIPELINE_TASK"] = t.id;
+  overrides["PIPELINE_ATTEMPT"] = std::to_string(attempt);
+  overrides["PIPELINE_HOME"] = options_.home;
+  spec->env.clear();
+  spec->env.reserve(base_env_.size() + overrides.size());
+  for (const std::string& e : base_env_) {
+    size_t eq = e.find('=');
+    if (overrides.count(e.substr(0, eq))) continue;
+    spec->env.push_back(e);
+  }
+  for (const auto& [name, value] : overrides) spec->env.push_back(name + "=" + value);
+
+  std::string wd;
+  if (!ExpandTemplate(t.workdir, ctx, false, &wd, err)) return false;
+  spec->cwd = wd.empty() ? options_.base_dir : (fs::path(options_.base_dir) / wd).lexically_normal().string();
+  spec->log_path = log_dir_ + "/" + t.id + "." + std::to_string(attempt) + ".log";
+  spec->timeout_ms = t.timeout_ms;
+  spec->kill_grace_ms = t.kill_grace_ms;
+  *command_json = nlohmann::json(spec->argv).dump();
+  return true;
+}
+
+Status Engine::StartTask(int task) {
+  const size_t i = static_cast<size_t>(task);
+  const int attempt = prior_attempts_[i] + ++session_attempts_[i];
+  SpawnSpec spec;
+  std::string command_json, err;
+  int64_t pid = 0;
+  bool started = BuildSpawnSpec(task, attempt, &spec, &command_json, &err) &&
+                 runner_->Start(task, spec, &pid, &err);
+  const int64_t now = clock_->NowMs();
+  Status s = store_->SetTaskState(ti_ids_[i], "running", now, "");
+  if (!s.ok()) return s;
+  AttemptRecord a;
+  a.task_instance_id = ti_ids_[i];
+  a.attempt_no = attempt;
+  a.state = "running";
+  a.pid = pid;
+  a.host = run_.owner_host.empty() ? HostName() : run_.owner_host;
+  a.command_json = command_json.empty() ? "[]" : command_json;
+  a.log_path = spec.log_path;
+  a.started_ms = now;
+  auto id = store_->StartAttempt(a);
+  if (!id.ok()) return id.status();
+  attempt_ids_[i] = *id;
+  summaries_[i].attempts = attempt;
+  summaries_[i].state = TaskState::kRunning;
+  summaries_[i].log_path = spec.log_path;
+  if (observer_) observer_->TaskStarted(task, attempt);
+  if (!started) {
+    AttemptOutcome o;
+    o.token = task;
+    o.status.kind = ExitKind::kSpawnFailed;
+    o.status.error = err;
+    return HandleOutcome(o);
+  }
+  return Status::OK();
+}
+
+Status Engine::HandleOutcome(const AttemptOutcome& o) {
+  const int task = static_cast<int>(o.token);
+  const size_t i = static_cast<size_t>(task);
+  const Task& t = dag_.tasks[i];
+  const ExitStatus& st = o.status;
+  const int64_t now = clock_->NowMs();
+  std::optional<int> code, sig;
+  if (st.kind != ExitKind::kSpawnFailed && st.signal == 0 && st.exit_code >= 0) code = st.exit_code;
+  if (st.signal) sig = st.signal;
+  Status s = store_->FinishAttempt(attempt_ids_[i], AttemptStateFor(st), code, sig, now, st.error);
+  if (!s.ok()) return s;
+  TaskSummary& sum = summaries_[i];
+  sum.duration_ms = o.duration_ms;
+  sum.exit_code = code;
+  sum.signal = st.signal;
+  sum.reason = st.error;
+
+  std::vector<PlanDecision> ds;
+  if (Succeeded(st)) {
+    plan_->Finish(task, TaskState::kSuccess, &ds);
+    s = RecordTerminal(task, TaskState::kSuccess, "");
+    return s.ok() ? ApplyDecisions(ds) : s;
+  }
+  if (st.kind == ExitKind::kCancelled || plan_->state(task) != TaskState::kRunning) {
+    plan_->Finish(task, TaskState::kCancelled, &ds);
+    return RecordTerminal(task, TaskState::kCancelled, st.error);
+  }
+  if (session_attempts_[i] <= t.retries) {
+    int64_t delay = RetryDelayMs(t, session_attempts_[i]);
+    plan_->WillRetry(task);
+    retry_due_[i] = clock_->MonotonicMs() + delay;
+    s = store_->SetTaskState(ti_ids_[i], "up_for_retry", now, st.error);
+    sum.state = TaskState::kUpForRetry;
+    if (observer_) observer_->TaskFinished(task, sum, delay);
+    return s;
+  }
+  plan_->Finish(task, TaskState::kFailed, &ds);
+  s = RecordTerminal(task, TaskState::kFailed, st.error);
+  return s.ok() ? ApplyDecisions(ds) : s;
+}
+
+Status Engine::RecordTerminal(int task, TaskState state, const std::string& reason) {
+  const size_t i = static_cast<size_t>(task);
+  Status s = store_->SetTaskState(ti_ids_[i], TaskStateName(state), clock_->NowMs(), reason);
+  summaries_[i].state = state;
+  if (!reason.empty()) summaries_[i].reason = reason;
+  if (observer_) observer_->TaskFinished(task, summaries_[i], 0);
+  return s;
+}
+
+Status Engine::ApplyDecisions(const std::vector<PlanDecision>& ds) {
+  for (const PlanDecision& d : ds) {
+    if (d.state == TaskState::kReady) continue;  // stays "pending" in the store until it starts
+    Status s = RecordTerminal(d.task, d.state, d.reason);
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+int64_t Engine::RetryDelayMs(const Task& t, int failed_attempts) {
+  int64_t d = t.retry_delay_ms;
+  for (int k = 1; k < failed_attempts && d < t.max_retry_delay_ms; ++k) d *= 2;
+  d = std::min(d, t.max_retry_delay_ms);
+  if (options_.retry_jitter && d > 1) {
+    // "Equal jitter": half fixed, half random, so retries of many tasks that failed
+    // together (a flaky service) spread out instead of stampeding.
+    static std::mt19937_64 rng{std::random_device{}()};
+    d = d / 2 + static_cast<int64_t>(rng() % static_cast<uint64_t>(d / 2 + 1));
+  }
+  return d;
+}
+
+// --- run locks and recovery ---------------------------------------------------------
+
+RunLock::~RunLock() {
+  if (fd_ >= 0) close(fd_);
+}
+
+bool RunLock::TryAcquire(const std::string& home, const std::string& run_id, std::string* err) {
+  std::error_code ec;
+  fs::path dir = fs::path(home) / "locks";
+  fs::create_directories(dir, ec);
+  std::string path = (dir / (run_id + ".lock")).string();
+  // O_CLOEXEC matters: a task process that outlives us must not keep the lock alive.
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    *err = "cannot open " + path + ": " + strerror(errno);
+    return false;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    *err = "run " + run_id + " is owned by another live pipeline process";
+    return false;
+  }
+  if (fd_ >= 0) close(fd_);
+  fd_ = fd;
+  return true;
+}
+
+std::string HostName() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+namespace {
+
+// True if process |pid| carries PIPELINE_RUN_ID=<run_id> in its environment: then it is
+// a task process of that run and not an unrelated process that reused the pid.
+bool ProcessBelongsToRun(int64_t pid, const std::string& run_id) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  if (!in) return false;
+  std::string needle = "PIPELINE_RUN_ID=" + run_id;
+  std::string entry;
+  while (std::getline(in, entry, '\0'))
+    if (entry == needle) return true;
+  return false;
+}
+
+}  // namespace
+
+std::vector<std::string> RecoverDeadRuns(Store* store, const std::string& home, Clock* clock) {
+  std::vector<std::string> marked;
+  RunFilter f;
+  f.state = "running";
+  f.limit = 1000;
+  auto runs = store->ListRuns(f);
+  if (!runs.ok()) return marked;
+  const std::string host = HostName();
+  for (const RunRecord& r : *runs) {
+    if (r.owner_host != host) continue;  // another machine's run: not ours to judge
+    RunLock lock;
+    std::string err;
+    if (!lock.TryAcquire(home, r.run_id, &err)) continue;  // owner alive
+    // The owner is gone. Its task processes may still run (they have their own process
+    // groups); stop them so a resume does not race a zombie writer.
+    auto attempts = store->ListAttempts(r.id);
+    if (attempts.ok()) {
+      for (const AttemptRecord& a : *attempts) {
+        if (a.state != "running" || a.pid <= 0 || a.host != host) continue;
+        if (!ProcessBelongsToRun(a.pid, r.run_id)) continue;
+        kill(-static_cast<pid_t>(a.pid), SIGKILL);
+        kill(static_cast<pid_t>(a.pid), SIGKILL);
+      }
+    }
+    std::string why = "orchestrator process " + std::to_string(r.owner_pid) + " on " + host + " died";
+    if (store->MarkRunLost(r.id, clock->NowMs(), why).ok()) marked.push_back(r.run_id);
+  }
+  return marked;
+}
+
+}  // namespace pipeline

@@ -1,0 +1,315 @@
+#include "engine/engine.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "testing/dag_builder.h"
+#include "testing/fake_clock.h"
+#include "testing/fake_runner.h"
+#include "testing/temp_dir.h"
+
+namespace pipeline {
+namespace {
+
+using testing::DagBuilder;
+using testing::FakeClock;
+using testing::FakeRunner;
+using Outcome = FakeRunner::Outcome;
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(Store::Open(":memory:", &store_).ok());
+    opts_.parallelism = 2;
+    opts_.home = tmp_.path();
+    opts_.base_dir = tmp_.path();
+    opts_.retry_jitter = false;
+  }
+
+  RunSummary Run(const Dag& dag, const std::string& run_id = "r1") {
+    Engine engine(dag, store_.get(), &runner_, &clock_, nullptr, opts_);
+    auto r = engine.RunNew(run_id);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : RunSummary{};
+  }
+
+  std::map<std::string, TaskInstanceRecord> Instances(const std::string& run_id) {
+    auto run = store_->FindRun(run_id);
+    EXPECT_TRUE(run.ok());
+    std::map<std::string, TaskInstanceRecord> out;
+    for (auto& ti : *store_->ListTaskInstances(run->id)) out[ti.task] = ti;
+    return out;
+  }
+
+  testing::TempDir tmp_;
+  FakeClock clock_;
+  FakeRunner runner_{&clock_};
+  std::unique_ptr<Store> store_;
+  RunOptions opts_;
+};
+
+TEST_F(EngineTest, RunsDagAndRecordsEverything) {
+  DagBuilder b("etl");
+  b.Add("extract");
+  b.Add("transform", {"extract"});
+  b.Add("load", {"transform"});
+  Dag dag = b.Build();
+  RunSummary s = Run(dag);
+  EXPECT_EQ(s.state, "success");
+  EXPECT_EQ(s.exit_code, 0);
+  EXPECT_EQ(runner_.started(), (std::vector<std::string>{"extract", "transform", "load"}));
+
+  auto run = store_->FindRun("r1");
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->state, "success");
+  EXPECT_EQ(run->dag, "etl");
+  EXPECT_GT(run->ended_ms, 0);
+  for (auto& [name, ti] : Instances("r1")) {
+    EXPECT_EQ(ti.state, "success") << name;
+    EXPECT_EQ(ti.attempts, 1) << name;
+  }
+  auto attempts = store_->ListAttempts(run->id);
+  ASSERT_TRUE(attempts.ok());
+  ASSERT_EQ(attempts->size(), 3u);
+  for (const auto& a : *attempts) {
+    EXPECT_EQ(a.state, "succeeded");
+    EXPECT_EQ(a.exit_code, 0);
+    EXPECT_NE(a.log_path.find("/logs/r1/" + a.task + ".1.log"), std::string::npos) << a.log_path;
+    EXPECT_NE(a.command_json.find("/bin/sh"), std::string::npos);
+  }
+}
+
+TEST_F(EngineTest, NeverExceedsParallelism) {
+  DagBuilder b;
+  for (int i = 0; i < 20; ++i) b.Add("t" + std::to_string(i));
+  Dag dag = b.Build();
+  opts_.parallelism = 3;
+  Run(dag);
+  EXPECT_EQ(runner_.max_running(), 3u);
+  EXPECT_EQ(runner_.started().size(), 20u);
+}
+
+TEST_F(EngineTest, RetriesWithExponentialBackoffOnTheClock) {
+  DagBuilder b;
+  Task& t = b.Add("flaky");
+  t.retries = 3;
+  t.retry_delay_ms = 10000;
+  Dag dag = b.Build();
+  runner_.Script("flaky", {Outcome{ExitKind::kExited, 1, 0, 100}, Outcome{ExitKind::kExited, 1, 0, 100},
+                           Outcome{ExitKind::kExited, 0, 0, 100}});
+  int64_t t0 = clock_.MonotonicMs();
+  RunSummary s = Run(dag);
+  EXPECT_EQ(s.state, "success");
+  // 3 attempts of 100 ms, delays 10 s then 20 s (doubling, no jitter).
+  EXPECT_EQ(clock_.MonotonicMs() - t0, 300 + 10000 + 20000);
+  auto ti = Instances("r1")["flaky"];
+  EXPECT_EQ(ti.state, "success");
+  EXPECT_EQ(ti.attempts, 3);
+  auto run = store_->FindRun("r1");
+  auto attempts = *store_->ListAttempts(run->id);
+  ASSERT_EQ(attempts.size(), 3u);
+  EXPECT_EQ(attempts[0].state, "failed");
+  EXPECT_EQ(attempts[0].exit_code, 1);
+  EXPECT_EQ(attempts[1].state, "failed");
+  EXPECT_EQ(attempts[2].state, "succeeded");
+  // The instance went through up_for_retry, and the history says so.
+  auto transitions = *store_->ListTransitions(run->id);
+  int retries = 0;
+  for (const auto& tr : transitions)
+    if (tr.entity == "task_instance" && tr.to_state == "up_for_retry") ++retries;
+  EXPECT_EQ(retries, 2);
+}
+
+TEST_F(EngineTest, RetryDelayIsCapped) {
+  DagBuilder b;
+  Task& t = b.Add("flaky");
+  t.retries = 4;
+  t.retry_delay_ms = 1000;
+  t.max_retry_delay_ms = 2500;
+  Dag dag = b.Build();
+  runner_.Script("flaky", {Outcome{ExitKind::kExited, 1, 0, 0}});
+  int64_t t0 = clock_.MonotonicMs();
+  RunSummary s = Run(dag);
+  EXPECT_EQ(s.state, "failed");
+  EXPECT_EQ(clock_.MonotonicMs() - t0, 1000 + 2000 + 2500 + 2500);
+}
+
+TEST_F(EngineTest, JitterStaysWithinHalfAndFullDelay) {
+  opts_.retry_jitter = true;
+  DagBuilder b;
+  Task& t = b.Add("flaky");
+  t.retries = 1;
+  t.retry_delay_ms = 10000;
+  Dag dag = b.Build();
+  runner_.Script("flaky", {Outcome{ExitKind::kExited, 1, 0, 0}, Outcome{ExitKind::kExited, 0, 0, 0}});
+  int64_t t0 = clock_.MonotonicMs();
+  Run(dag);
+  int64_t waited = clock_.MonotonicMs() - t0;
+  EXPECT_GE(waited, 5000);
+  EXPECT_LE(waited, 10000);
+}
+
+TEST_F(EngineTest, FailureStopsDownstreamButNotIndependentBranches) {
+  DagBuilder b;
+  b.Add("ingest");
+  b.Add("train", {"ingest"});
+  b.Add("deploy", {"train"});
+  b.Add("report");
+  b.Add("cleanup", {"train"}).trigger_rule = TriggerRule::kAllDone;
+  b.Add("alert", {"train"}).trigger_rule = TriggerRule::kOneFailed;
+  Dag dag = b.Build();
+  runner_.Script("train", {Outcome{ExitKind::kSignaled, -1, SIGKILL, 5}});
+  RunSummary s = Run(dag);
+  EXPECT_EQ(s.state, "failed");
+  EXPECT_EQ(s.exit_code, 1);
+  auto tis = Instances("r1");
+  EXPECT_EQ(tis["train"].state, "failed");
+  EXPECT_EQ(tis["deploy"].state, "upstream_failed");
+  EXPECT_NE(tis["deploy"].reason.find("train"), std::string::npos);
+  EXPECT_EQ(tis["report"].state, "success");
+  EXPECT_EQ(tis["cleanup"].state, "success");
+  EXPECT_EQ(tis["alert"].state, "success");
+  auto run = store_->FindRun("r1");
+  auto attempts = *store_->ListAttempts(run->id);
+  for (const auto& a : attempts)
+    if (a.task == "train") {
+      EXPECT_EQ(a.signal, SIGKILL);
+      EXPECT_FALSE(a.exit_code.has_value());
+    }
+  EXPECT_NE(run->reason.find("train"), std::string::npos);
+}
+
+TEST_F(EngineTest, TimeoutCountsAsFailedAttemptAndRetries) {
+  DagBuilder b;
+  Task& t = b.Add("slow");
+  t.retries = 1;
+  Dag dag = b.Build();
+  runner_.Script("slow", {Outcome{ExitKind::kTimedOut, -1, SIGTERM, 50}, Outcome{ExitKind::kExited, 0, 0, 5}});
+  RunSummary s = Run(dag);
+  EXPECT_EQ(s.state, "success");
+  auto run = store_->FindRun("r1");
+  auto attempts = *store_->ListAttempts(run->id);
+  ASSERT_EQ(attempts.size(), 2u);
+  EXPECT_EQ(attempts[0].state, "timed_out");
+  EXPECT_EQ(attempts[0].signal, SIGTERM);
+}
+
+TEST_F(EngineTest, SpawnFailureIsAFailedAttemptWithItsReason) {
+  DagBuilder b;
+  b.Add("broken");
+  Dag dag = b.Build();
+  runner_.FailSpawn("broken");
+  RunSummary s = Run(dag);
+  EXPECT_EQ(s.state, "failed");
+  auto run = store_->FindRun("r1");
+  auto attempts = *store_->ListAttempts(run->id);
+  ASSERT_EQ(attempts.size(), 1u);
+  EXPECT_EQ(attempts[0].state, "failed");
+  EXPECT_NE(attempts[0].error.find("command not found"), std::string::npos);
+}
+
+TEST_F(EngineTest, FirstInterruptCancelsEverythingAndRecordsIt) {
+  DagBuilder b;
+  b.Add("long");
+  b.Add("after", {"long"});
+  b.Add("other");
+  b.Add("other2", {"other"});
+  Dag dag = b.Build();
+  opts_.parallelism = 1;
+  runner_.Script("long", {Outcome{ExitKind::kExited, 0, 0, 60000}});
+  runner_.InterruptAt(clock_.MonotonicMs() + 1000, SIGINT);
+  RunSummary s = Run(dag);
+  EXPECT_EQ(s.state, "cancelled");
+  EXPECT_EQ(s.exit_code, 130);
+  auto tis = Instances("r1");
+  EXPECT_EQ(tis["long"].state, "cancelled");
+  EXPECT_EQ(tis["after"].state, "cancelled");
+  EXPECT_EQ(tis["other"].state, "cancelled");
+  EXPECT_NE(tis["after"].reason.find("SIGINT"), std::string::npos) << tis["after"].reason;
+  EXPECT_EQ(runner_.started().size(), 1u);
+  auto run = store_->FindRun("r1");
+  EXPECT_EQ(run->state, "cancelled");
+  auto attempts = *store_->ListAttempts(run->id);
+  EXPECT_EQ(attempts[0].state, "killed");
+}
+
+TEST_F(EngineTest, SigtermExitsWith143) {
+  DagBuilder b;
+  b.Add("long");
+  Dag dag = b.Build();
+  runner_.Script("long", {Outcome{ExitKind::kExited, 0, 0, 60000}});
+  runner_.InterruptAt(clock_.MonotonicMs() + 10, SIGTERM);
+  EXPECT_EQ(Run(dag).exit_code, 143);
+}
+
+TEST_F(EngineTest, ResumeRunsOnlyWhatDidNotSucceed) {
+  DagBuilder b;
+  b.Add("a");
+  b.Add("b", {"a"});
+  b.Add("c", {"b"});
+  b.Add("side");
+  Dag dag = b.Build();
+  runner_.Script("b", {Outcome{ExitKind::kExited, 1, 0, 5}});
+  RunSummary first = Run(dag);
+  EXPECT_EQ(first.state, "failed");
+  auto run = store_->FindRun("r1");
+  ASSERT_TRUE(store_->ReopenRun(run->id, clock_.NowMs(), 42, "host").ok());
+
+  FakeRunner second_runner(&clock_);
+  Engine engine(dag, store_.get(), &second_runner, &clock_, nullptr, opts_);
+  auto reopened = store_->FindRun("r1");
+  auto r = engine.Resume(*reopened);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->state, "success");
+  EXPECT_EQ(second_runner.started(), (std::vector<std::string>{"b", "c"}));
+  auto tis = Instances("r1");
+  EXPECT_EQ(tis["b"].attempts, 2);  // numbering continues across sessions
+  EXPECT_EQ(tis["a"].attempts, 1);
+  for (auto& [name, ti] : tis) EXPECT_EQ(ti.state, "success") << name;
+}
+
+TEST_F(EngineTest, ContextReachesTheProcess) {
+  DagBuilder b("ctx");
+  b.Param("msg", "\"; touch pwned #");
+  b.Param("n", "5", ParamValue::Type::kInt);
+  Task& t = b.Add("echo", {}, "echo {{ params.msg }} {{ task }} {{ attempt }} {{ ds }}");
+  t.env = {{"LEVEL", "{{ params.n }}"}};
+  t.workdir = "sub";
+  opts_.logical_date_ms = 1795372245000;  // 2026-11-22T18:30:45Z
+  Dag dag = b.Build();
+  Run(dag);
+  ASSERT_EQ(runner_.specs().size(), 1u);
+  const SpawnSpec& spec = runner_.specs()[0];
+  ASSERT_EQ(spec.argv.size(), 3u);
+  EXPECT_EQ(spec.argv[0], "/bin/sh");
+  EXPECT_EQ(spec.argv[2], "echo '\"; touch pwned #' echo 1 2026-11-22");
+  EXPECT_EQ(FakeRunner::Env(spec, "LEVEL"), "5");
+  EXPECT_EQ(FakeRunner::Env(spec, "PIPELINE_RUN_ID"), "r1");
+  EXPECT_EQ(FakeRunner::Env(spec, "PIPELINE_DAG"), "ctx");
+  EXPECT_EQ(FakeRunner::Env(spec, "PIPELINE_TASK"), "echo");
+  EXPECT_EQ(FakeRunner::Env(spec, "PIPELINE_ATTEMPT"), "1");
+  EXPECT_EQ(FakeRunner::Env(spec, "PIPELINE_PARAM_msg"), "\"; touch pwned #");
+  EXPECT_EQ(FakeRunner::Env(spec, "PIPELINE_LOGICAL_DATE"), "2026-11-22T18:30:45Z");
+  EXPECT_EQ(spec.cwd, tmp_.path() + "/sub");
+}
+
+TEST_F(EngineTest, DagVersionIsRecordedOncePerDefinition) {
+  DagBuilder b("v");
+  b.Add("a");
+  Dag dag = b.Build();
+  dag.canonical = "{\"dag\":\"v\"}";
+  Run(dag, "r1");
+  FakeRunner runner2(&clock_);
+  Engine engine(dag, store_.get(), &runner2, &clock_, nullptr, opts_);
+  ASSERT_TRUE(engine.RunNew("r2").ok());
+  auto r1 = store_->FindRun("r1"), r2 = store_->FindRun("r2");
+  EXPECT_EQ(r1->dag_version_id, r2->dag_version_id);
+  dag.canonical = "{\"dag\":\"v\",\"x\":1}";
+  FakeRunner runner3(&clock_);
+  Engine engine3(dag, store_.get(), &runner3, &clock_, nullptr, opts_);
+  ASSERT_TRUE(engine3.RunNew("r3").ok());
+  EXPECT_NE(store_->FindRun("r3")->dag_version_id, r1->dag_version_id);
+}
+
+}  // namespace
+}  // namespace pipeline
