@@ -1,0 +1,367 @@
+// End-to-end tests: the built binary, real processes, real SQLite files.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "testing/temp_dir.h"
+
+extern char** environ;
+
+namespace pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ReadFile;
+using testing::TempDir;
+
+struct Result {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+class E2E : public ::testing::Test {
+ protected:
+  // Starts `pipeline args...` in the temp dir with stdout/stderr to files.
+  pid_t Start(const std::vector<std::string>& args, const std::string& tag = "cmd") {
+    std::vector<std::string> argv = {PIPELINE_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    out_path_ = dir_ / (tag + ".out");
+    err_path_ = dir_ / (tag + ".err");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addchdir_np(&fa, dir_.path().c_str());
+    std::vector<std::string> env_store;
+    for (char** e = environ; *e; ++e)
+      if (std::string_view(*e).rfind("PIPELINE_", 0) != 0) env_store.emplace_back(*e);
+    std::vector<char*> envp;
+    for (auto& e : env_store) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, PIPELINE_BIN, &fa, nullptr, cargv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    EXPECT_EQ(rc, 0);
+    return pid;
+  }
+
+  Result Wait(pid_t pid) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    Result r;
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = ReadFile(out_path_);
+    r.err = ReadFile(err_path_);
+    return r;
+  }
+
+  Result Run(const std::vector<std::string>& args) { return Wait(Start(args)); }
+
+  std::string Write(const std::string& name, const std::string& yaml) { return dir_.Write(name, yaml); }
+
+  std::string Db() const { return dir_ / ".pipeline/pipeline.db"; }
+
+  // Runs a query, returning rows as "a|b|c" strings.
+  std::vector<std::string> Query(const std::string& sql) {
+    std::vector<std::string> rows;
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(Db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+      ADD_FAILURE() << "cannot open " << Db();
+      sqlite3_close(db);
+      return rows;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+      ADD_FAILURE() << sqlite3_errmsg(db) << " in " << sql;
+      sqlite3_close(db);
+      return rows;
+    }
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      std::string row;
+      for (int i = 0; i < sqlite3_column_count(st); ++i) {
+        if (i) row += "|";
+        const unsigned char* t = sqlite3_column_text(st, i);
+        row += t ? reinterpret_cast<const char*>(t) : "NULL";
+      }
+      rows.push_back(row);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rows;
+  }
+
+  std::string One(const std::string& sql) {
+    auto rows = Query(sql);
+    return rows.empty() ? "<none>" : rows[0];
+  }
+
+  // Polls |sql| until it returns |want| or |seconds| pass.
+  bool WaitFor(const std::string& sql, const std::string& want, int seconds = 20) {
+    for (int i = 0; i < seconds * 20; ++i) {
+      if (fs::exists(Db()) && One(sql) == want) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+  TempDir dir_;
+  std::string out_path_, err_path_;
+};
+
+bool Contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+
+TEST_F(E2E, ExampleMlPipelineRunsEndToEnd) {
+  fs::copy(std::string(PIPELINE_SOURCE_DIR) + "/dags", dir_ / "dags", fs::copy_options::recursive);
+  fs::copy(std::string(PIPELINE_SOURCE_DIR) + "/examples", dir_ / "examples", fs::copy_options::recursive);
+  Result r = Run({"run", "dags/ml_pipeline.yaml", "-j", "2", "-p", "n_rows=600", "-p", "epochs=40"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(Contains(r.out, "success")) << r.out;
+  EXPECT_TRUE(fs::exists(dir_ / "deploy/model.json"));
+  EXPECT_TRUE(fs::exists(dir_ / "data/monitor.json"));
+  EXPECT_EQ(One("SELECT state, trigger FROM dag_runs"), "success|manual");
+  EXPECT_EQ(One("SELECT count(*) FROM task_instances WHERE state = 'success'"), "8");
+  // The simulated outage: ingest failed once (exit 75) and succeeded on the retry.
+  EXPECT_EQ(Query("SELECT a.attempt_no, a.state, a.exit_code FROM task_attempts a JOIN task_instances t "
+                  "ON t.id = a.task_instance_id WHERE t.task_name = 'ingest' ORDER BY a.attempt_no"),
+            (std::vector<std::string>{"1|failed|75", "2|succeeded|0"}));
+  EXPECT_EQ(One("SELECT json_extract(params_json, '$.n_rows') FROM dag_runs"), "600");
+
+  std::string run_id = One("SELECT run_id FROM dag_runs");
+  Result show = Run({"show", run_id});
+  EXPECT_EQ(show.exit_code, 0);
+  EXPECT_TRUE(Contains(show.out, "ingest")) << show.out;
+  EXPECT_TRUE(Contains(show.out, "monitor")) << show.out;
+  Result logs = Run({"logs", run_id, "ingest", "--attempt", "1"});
+  EXPECT_EQ(logs.exit_code, 0);
+  EXPECT_TRUE(Contains(logs.out, "simulated outage")) << logs.out;
+  Result runs = Run({"runs"});
+  EXPECT_TRUE(Contains(runs.out, run_id)) << runs.out;
+}
+
+TEST_F(E2E, InvalidFileReportsEveryErrorAndRecordsNothing) {
+  Write("bad.yaml",
+        "dag: bad\n"
+        "tasks:\n"
+        "  a:\n"
+        "    command: echo a\n"
+        "    retires: 3\n"
+        "  b:\n"
+        "    command: echo b\n"
+        "    depends_on: [c]\n"
+        "  c:\n"
+        "    command: echo c\n"
+        "    depends_on: [b]\n"
+        "  d:\n"
+        "    command: echo d\n"
+        "    depends_on: [aa]\n");
+  Result r = Run({"run", "bad.yaml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(Contains(r.err, "bad.yaml:5:5:")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "did you mean 'retries'")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "→")) << r.err;                 // the cycle path
+  EXPECT_TRUE(Contains(r.err, "did you mean 'a'")) << r.err;  // unknown depends_on
+  EXPECT_FALSE(fs::exists(Db())) << "nothing may be recorded for invalid input";
+  Result v = Run({"validate", "bad.yaml"});
+  EXPECT_EQ(v.exit_code, 2);
+}
+
+TEST_F(E2E, FailedTaskExitsOneAndStopsOnlyItsDownstream) {
+  Write("f.yaml",
+        "dag: f\n"
+        "tasks:\n"
+        "  bad: {command: 'echo about to fail; exit 3'}\n"
+        "  after: {command: 'touch after-ran', depends_on: [bad]}\n"
+        "  other: {command: 'touch other-ran'}\n");
+  Result r = Run({"run", "f.yaml", "-j", "2"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(Contains(r.out, "about to fail")) << "the failed task's log tail is shown: " << r.out;
+  EXPECT_FALSE(fs::exists(dir_ / "after-ran"));
+  EXPECT_TRUE(fs::exists(dir_ / "other-ran"));
+  EXPECT_EQ(One("SELECT state FROM dag_runs"), "failed");
+  EXPECT_EQ(Query("SELECT task_name, state FROM task_instances ORDER BY task_name"),
+            (std::vector<std::string>{"after|upstream_failed", "bad|failed", "other|success"}));
+  EXPECT_EQ(One("SELECT exit_code FROM task_attempts a JOIN task_instances t ON t.id = a.task_instance_id "
+                "WHERE t.task_name = 'bad'"),
+            "3");
+}
+
+TEST_F(E2E, ParamsAreDataNotCode) {
+  Write("p.yaml",
+        "dag: p\n"
+        "params: {msg: hello}\n"
+        "tasks:\n"
+        "  echo: {command: 'printf %s {{ params.msg }} > out.txt'}\n");
+  const std::string evil = "\"; touch pwned #$(touch pwned2)`touch pwned3`'";
+  Result r = Run({"run", "p.yaml", "-p", "msg=" + evil});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "pwned"));
+  EXPECT_FALSE(fs::exists(dir_ / "pwned2"));
+  EXPECT_FALSE(fs::exists(dir_ / "pwned3"));
+  EXPECT_EQ(ReadFile(dir_ / "out.txt"), evil);
+}
+
+TEST_F(E2E, UnknownParamOverrideIsBadInput) {
+  Write("p.yaml", "dag: p\nparams: {n_rows: 5}\ntasks:\n  a: {command: 'true'}\n");
+  Result r = Run({"run", "p.yaml", "-p", "n_rws=3"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(Contains(r.err, "n_rows")) << r.err;
+  Result t = Run({"run", "p.yaml", "-p", "n_rows=abc"});
+  EXPECT_EQ(t.exit_code, 2);
+  EXPECT_FALSE(fs::exists(Db()));
+}
+
+TEST_F(E2E, TimeoutKillsTheTask) {
+  Write("t.yaml", "dag: t\ntasks:\n  slow: {command: 'sleep 30', timeout: 300ms, kill_grace: 200ms}\n");
+  auto t0 = std::chrono::steady_clock::now();
+  Result r = Run({"run", "t.yaml"});
+  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_LT(secs, 20.0);
+  EXPECT_EQ(One("SELECT state FROM task_attempts"), "timed_out");
+}
+
+TEST_F(E2E, SigtermStopsTheRunAndRecordsIt) {
+  Write("s.yaml",
+        "dag: s\n"
+        "tasks:\n"
+        "  long: {command: 'echo $$ > long.pid; sleep 60'}\n"
+        "  after: {command: 'true', depends_on: [long]}\n");
+  pid_t pid = Start({"run", "s.yaml"});
+  ASSERT_TRUE(WaitFor("SELECT state FROM task_attempts", "running"));
+  for (int i = 0; i < 100 && !fs::exists(dir_ / "long.pid"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  kill(pid, SIGTERM);
+  Result r = Wait(pid);
+  EXPECT_EQ(r.exit_code, 143) << r.out << r.err;
+  EXPECT_EQ(One("SELECT state FROM dag_runs"), "cancelled");
+  EXPECT_EQ(Query("SELECT task_name, state FROM task_instances ORDER BY task_name"),
+            (std::vector<std::string>{"after|cancelled", "long|cancelled"}));
+  EXPECT_EQ(One("SELECT state FROM task_attempts"), "killed");
+  pid_t child = std::stoi(ReadFile(dir_ / "long.pid"));
+  EXPECT_NE(kill(child, 0), 0) << "the task's process must be gone";
+}
+
+TEST_F(E2E, KilledOrchestratorIsDetectedAndResumeSkipsFinishedWork) {
+  Write("k.yaml",
+        "dag: k\n"
+        "tasks:\n"
+        "  first: {command: 'echo ran >> first.count'}\n"
+        "  second:\n"
+        "    depends_on: [first]\n"
+        "    command: 'if [ -f resume.ok ]; then echo done > second.out; else sleep 60; fi'\n");
+  pid_t pid = Start({"run", "k.yaml"});
+  ASSERT_TRUE(WaitFor("SELECT state FROM task_instances WHERE task_name = 'second'", "running"));
+  kill(pid, SIGKILL);
+  Wait(pid);
+  EXPECT_EQ(One("SELECT state FROM dag_runs"), "running") << "a kill -9 leaves the last committed state";
+  std::string run_id = One("SELECT run_id FROM dag_runs");
+
+  Result runs = Run({"runs"});  // any command notices the dead owner
+  EXPECT_TRUE(Contains(runs.out, "lost")) << runs.out;
+  EXPECT_EQ(One("SELECT state FROM dag_runs"), "lost");
+  EXPECT_EQ(One("SELECT state FROM task_attempts a JOIN task_instances t ON t.id = a.task_instance_id "
+                "WHERE t.task_name = 'second'"),
+            "lost");
+
+  Write("resume.ok", "");
+  Result r = Run({"resume", run_id.substr(0, 17)});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(ReadFile(dir_ / "first.count"), "ran\n") << "first must not run again";
+  EXPECT_TRUE(fs::exists(dir_ / "second.out"));
+  EXPECT_EQ(One("SELECT state FROM dag_runs"), "success");
+  EXPECT_EQ(One("SELECT count(*) FROM task_attempts"), "3");
+  EXPECT_EQ(One("SELECT max(attempt_no) FROM task_attempts a JOIN task_instances t ON t.id = a.task_instance_id "
+                "WHERE t.task_name = 'second'"),
+            "2");
+}
+
+TEST_F(E2E, JsonSummaryIsMachineReadable) {
+  Write("j.yaml", "dag: j\ntasks:\n  a: {command: 'true'}\n  b: {command: 'exit 4', depends_on: [a]}\n");
+  Result r = Run({"run", "j.yaml", "--json"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.out, "\"state\": \"failed\"")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "\"exit_code\": 4")) << r.out;
+  EXPECT_EQ(r.out.front(), '{') << "progress must go to stderr with --json";
+}
+
+TEST_F(E2E, TestCommandRunsOneTaskAlone) {
+  Write("x.yaml", "dag: x\ntasks:\n  a: {command: 'touch a'}\n  b: {command: 'touch b', depends_on: [a]}\n");
+  Result r = Run({"test", "x.yaml", "b"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(fs::exists(dir_ / "b"));
+  EXPECT_FALSE(fs::exists(dir_ / "a"));
+  EXPECT_EQ(One("SELECT trigger FROM dag_runs"), "test");
+  EXPECT_EQ(One("SELECT group_concat(task_name) FROM task_instances"), "b");
+  Result bad = Run({"test", "x.yaml", "bb"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_TRUE(Contains(bad.err, "did you mean 'b'")) << bad.err;
+}
+
+TEST_F(E2E, DryRunRecordsNothing) {
+  Write("d.yaml", "dag: d\nparams: {n: 3}\ntasks:\n  a: {command: 'echo {{ params.n }} > a'}\n");
+  Result r = Run({"run", "d.yaml", "--dry-run"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(Contains(r.out, "echo 3 > a")) << r.out;
+  EXPECT_FALSE(fs::exists(dir_ / "a"));
+  EXPECT_FALSE(fs::exists(Db()));
+}
+
+TEST_F(E2E, GraphPrintsDot) {
+  Write("g.yaml", "dag: g\ntasks:\n  a: {command: 'true'}\n  b: {command: 'true', depends_on: [a]}\n");
+  Result r = Run({"graph", "g.yaml"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(Contains(r.out, "digraph \"g\"")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "\"a\" -> \"b\"")) << r.out;
+}
+
+TEST_F(E2E, RefusesDatabaseFromTheFuture) {
+  Write("a.yaml", "dag: a\ntasks:\n  a: {command: 'true'}\n");
+  ASSERT_EQ(Run({"run", "a.yaml"}).exit_code, 0);
+  sqlite3* db = nullptr;
+  sqlite3_open(Db().c_str(), &db);
+  sqlite3_exec(db, "PRAGMA user_version = 999", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  Result r = Run({"run", "a.yaml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(Contains(r.err, "newer")) << r.err;
+}
+
+TEST_F(E2E, UnknownRunIsBadInput) {
+  Write("a.yaml", "dag: a\ntasks:\n  a: {command: 'true'}\n");
+  ASSERT_EQ(Run({"run", "a.yaml"}).exit_code, 0);
+  Result r = Run({"show", "nope"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_FALSE(r.err.empty());
+}
+
+TEST_F(E2E, VersionAndHelp) {
+  Result v = Run({"--version"});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_TRUE(Contains(v.out, "pipeline ")) << v.out;
+  for (const char* cmd : {"run", "validate", "test", "runs", "show", "logs", "resume", "graph"}) {
+    Result h = Run({cmd, "--help"});
+    EXPECT_EQ(h.exit_code, 0) << cmd;
+    EXPECT_TRUE(Contains(h.out, "Usage")) << cmd << ": " << h.out;
+  }
+  Result bad = Run({"frobnicate"});
+  EXPECT_EQ(bad.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace pipeline
