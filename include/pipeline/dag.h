@@ -41,6 +41,7 @@ const char* ParamTypeName(ParamValue::Type t);  // "string", "integer", "number"
 struct Task {
   std::string id;
   int line = 0, col = 0;  ///< position of the task's key in the file
+  std::string description;
 
   /// Exactly one of |command| (run by /bin/sh -c) and |argv| (exec'd directly) is set.
   /// Both hold unexpanded templates ("{{ params.n }}").

@@ -121,6 +121,9 @@ class Store {
   virtual Status SetTaskState(int64_t ti_id, const std::string& state, int64_t at_ms,
                               const std::string& reason) = 0;
   /// Inserts a running attempt and bumps the instance's attempt count; returns its id.
+  /// |attempt.attempt_no| must be the instance's attempt count + 1 (kInternal otherwise;
+  /// after ReopenRun numbering continues from TaskInstanceRecord::attempts). A cache hit
+  /// is inserted the same way with state "cached".
   virtual Result<int64_t> StartAttempt(const AttemptRecord& attempt) = 0;
   /// Records how an attempt ended.
   virtual Status FinishAttempt(int64_t attempt_id, const std::string& state,
@@ -135,15 +138,18 @@ class Store {
   virtual Result<std::vector<TaskInstanceRecord>> ListTaskInstances(int64_t run_pk) = 0;
   /// Every attempt of a run, ordered by task instance then attempt number.
   virtual Result<std::vector<AttemptRecord>> ListAttempts(int64_t run_pk) = 0;
+  /// Every state change of the run, its instances and attempts, oldest first; a row's
+  /// creation is listed too, with from_state "".
   virtual Result<std::vector<TransitionRecord>> ListTransitions(int64_t run_pk) = 0;
 
   // --- recovery -----------------------------------------------------------------------
   /// Marks a run whose orchestrator died: running attempts -> lost, running or retrying
   /// instances -> failed (reason |reason|), the run -> lost. One transaction.
+  /// kFailedPrecondition unless the run is running.
   virtual Status MarkRunLost(int64_t run_pk, int64_t at_ms, const std::string& reason) = 0;
   /// Prepares a lost/failed/cancelled run for `resume`: instances not in success or
   /// cached go back to pending (their old attempts stay); the run goes back to running
-  /// with the new owner.
+  /// with the new owner. kFailedPrecondition unless the run is failed, cancelled or lost.
   virtual Status ReopenRun(int64_t run_pk, int64_t at_ms, int64_t owner_pid,
                            const std::string& owner_host) = 0;
 };

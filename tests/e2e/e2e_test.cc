@@ -275,7 +275,7 @@ TEST_F(E2E, KilledOrchestratorIsDetectedAndResumeSkipsFinishedWork) {
   Result runs = Run({"runs"});  // any command notices the dead owner
   EXPECT_TRUE(Contains(runs.out, "lost")) << runs.out;
   EXPECT_EQ(One("SELECT state FROM dag_runs"), "lost");
-  EXPECT_EQ(One("SELECT state FROM task_attempts a JOIN task_instances t ON t.id = a.task_instance_id "
+  EXPECT_EQ(One("SELECT a.state FROM task_attempts a JOIN task_instances t ON t.id = a.task_instance_id "
                 "WHERE t.task_name = 'second'"),
             "lost");
 

@@ -37,7 +37,9 @@ class EngineTest : public ::testing::Test {
     auto run = store_->FindRun(run_id);
     EXPECT_TRUE(run.ok());
     std::map<std::string, TaskInstanceRecord> out;
-    for (auto& ti : *store_->ListTaskInstances(run->id)) out[ti.task] = ti;
+    auto tis = store_->ListTaskInstances(run->id);
+    EXPECT_TRUE(tis.ok());
+    for (auto& ti : *tis) out[ti.task] = ti;
     return out;
   }
 
@@ -165,7 +167,7 @@ TEST_F(EngineTest, FailureStopsDownstreamButNotIndependentBranches) {
   auto tis = Instances("r1");
   EXPECT_EQ(tis["train"].state, "failed");
   EXPECT_EQ(tis["deploy"].state, "upstream_failed");
-  EXPECT_NE(tis["deploy"].reason.find("train"), std::string::npos);
+  EXPECT_NE(tis["deploy"].reason.find("train"), std::string::npos) << tis["deploy"].reason;
   EXPECT_EQ(tis["report"].state, "success");
   EXPECT_EQ(tis["cleanup"].state, "success");
   EXPECT_EQ(tis["alert"].state, "success");

@@ -1,0 +1,656 @@
+// Implementation notes.
+//
+// Completion. A child is finished when waitid() reports its exit; there is no pipe. We
+// first look with WNOWAIT, SIGKILL its process group while the zombie leader still
+// reserves the group id (so the id cannot have been reused by then), and only then
+// reap it. One waitid(P_ALL, WNOWAIT) per exited child finds them, so a SIGCHLD costs
+// O(exited), not O(running).
+//
+// Orphans. PR_SET_CHILD_SUBREAPER makes orphaned descendants our children. They are
+// found through /proc/self/task/<tid>/children (CONFIG_PROC_CHILDREN; one small read
+// per engine thread) and checked against PIPELINE_SPAWN_TOKEN in /proc/<pid>/environ
+// only when a task finished or an adopted orphan died, so the common case (no orphans)
+// costs one directory read per finished task. Without the children files we fall back
+// to scanning /proc/*/stat for our pid as PPid (~1 ms for 100 processes), which we do
+// only after an adopted orphan was reaped (evidence of orphans), when nothing else
+// runs, or at most once a second; so on such kernels a daemon may outlive its task by
+// a while, until a later finish or the destructor.
+//
+// Signals. Handlers only store into volatile sig_atomic_t; the state is static because
+// dispositions and the mask are process-wide (one set at a time).
+#include "exec/subprocess.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <iterator>
+#include <string_view>
+
+namespace pipeline {
+
+namespace {
+
+constexpr std::string_view kTokenVar = "PIPELINE_SPAWN_TOKEN=";
+constexpr int kHandledSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGCHLD};
+
+volatile sig_atomic_t g_interrupt_signal = 0;
+volatile sig_atomic_t g_interrupt_count = 0;
+volatile sig_atomic_t g_child_exited = 0;
+
+bool g_set_exists = false;
+sigset_t g_old_mask;    // the caller's mask, restored by the destructor
+sigset_t g_wait_mask;   // g_old_mask without our signals: in effect inside ppoll only
+sigset_t g_child_mask;  // g_old_mask without the signals children get defaults for
+struct sigaction g_old_actions[4];
+int g_old_subreaper = 0;
+bool g_subreaper = false;
+uint64_t g_next_token = 1;  // never reused within the process, across sets too
+
+[[noreturn]] void Fatal(const char* what) {
+  fprintf(stderr, "pipeline: fatal: %s: %s\n", what, strerror(errno));
+  abort();
+}
+
+void SetInterrupted(int sig) {
+  g_interrupt_signal = sig;
+  g_interrupt_count = g_interrupt_count + 1;
+}
+
+void SetChildExited(int) { g_child_exited = 1; }
+
+const char* SignalName(int sig) {
+  switch (sig) {
+    case SIGHUP: return "SIGHUP";
+    case SIGINT: return "SIGINT";
+    case SIGQUIT: return "SIGQUIT";
+    case SIGILL: return "SIGILL";
+    case SIGTRAP: return "SIGTRAP";
+    case SIGABRT: return "SIGABRT";
+    case SIGBUS: return "SIGBUS";
+    case SIGFPE: return "SIGFPE";
+    case SIGKILL: return "SIGKILL";
+    case SIGUSR1: return "SIGUSR1";
+    case SIGSEGV: return "SIGSEGV";
+    case SIGUSR2: return "SIGUSR2";
+    case SIGPIPE: return "SIGPIPE";
+    case SIGALRM: return "SIGALRM";
+    case SIGTERM: return "SIGTERM";
+    case SIGXCPU: return "SIGXCPU";
+    case SIGXFSZ: return "SIGXFSZ";
+    case SIGSYS: return "SIGSYS";
+    default: return nullptr;
+  }
+}
+
+std::string Seconds(int64_t ms) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
+  return buf;
+}
+
+/// Reads a whole (small, /proc) file; false if it cannot be opened.
+bool ReadSmallFile(const char* path, std::string* out) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  out->clear();
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out->append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return true;
+}
+
+void AppendPids(const std::string& text, std::vector<pid_t>* pids) {
+  const char* p = text.c_str();
+  while (*p) {
+    char* end;
+    long v = strtol(p, &end, 10);
+    if (end == p) {
+      ++p;
+      continue;
+    }
+    if (v > 0) pids->push_back(static_cast<pid_t>(v));
+    p = end;
+  }
+}
+
+/// Children of this process. False if the kernel lacks /proc/<pid>/task/<tid>/children.
+bool ListChildrenFast(std::vector<pid_t>* out) {
+  DIR* dir = opendir("/proc/self/task");
+  if (!dir) return false;
+  bool ok = true;
+  std::string text, path;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    path = "/proc/self/task/";
+    path += e->d_name;
+    path += "/children";
+    if (!ReadSmallFile(path.c_str(), &text)) {
+      if (errno == ENOENT) ok = false;  // a vanished thread gives ENOENT on its dir, too
+      continue;
+    }
+    AppendPids(text, out);
+  }
+  closedir(dir);
+  return ok || !out->empty();
+}
+
+/// Children of this process by scanning every /proc/<pid>/stat (slow fallback).
+void ListChildrenSlow(std::vector<pid_t>* out) {
+  DIR* dir = opendir("/proc");
+  if (!dir) return;
+  const pid_t self = getpid();
+  std::string text, path;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    path = "/proc/";
+    path += e->d_name;
+    path += "/stat";
+    if (!ReadSmallFile(path.c_str(), &text)) continue;
+    // "pid (comm) state ppid ..."; comm may hold spaces and parentheses.
+    size_t close_paren = text.rfind(')');
+    if (close_paren == std::string::npos) continue;
+    int ppid = 0;
+    char state = 0;
+    if (sscanf(text.c_str() + close_paren + 1, " %c %d", &state, &ppid) != 2) continue;
+    if (ppid == self) out->push_back(static_cast<pid_t>(atoi(e->d_name)));
+  }
+  closedir(dir);
+}
+
+/// The N of PIPELINE_SPAWN_TOKEN=<our pid>-N in |pid|'s environment, or 0.
+uint64_t TokenOf(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/environ", static_cast<int>(pid));
+  std::string env;
+  if (!ReadSmallFile(path, &env)) return 0;
+  std::string prefix(kTokenVar);
+  prefix += std::to_string(getpid());
+  prefix += '-';
+  size_t pos = 0;
+  while ((pos = env.find(prefix, pos)) != std::string::npos) {
+    if (pos == 0 || env[pos - 1] == '\0') {
+      return strtoull(env.c_str() + pos + prefix.size(), nullptr, 10);
+    }
+    pos += prefix.size();
+  }
+  return 0;
+}
+
+/// The value of NAME in a "NAME=value" list, or nullptr.
+const std::string* FindEnv(const std::vector<std::string>& env, std::string_view name) {
+  for (const std::string& kv : env) {
+    if (kv.size() > name.size() && kv.compare(0, name.size(), name) == 0 &&
+        kv[name.size()] == '=') {
+      return &kv;
+    }
+  }
+  return nullptr;
+}
+
+/// Resolves a program name without '/' against PATH like execvp. On success sets
+/// |*path| to what posix_spawn should run (relative PATH entries stay relative: they
+/// are resolved after the chdir to |cwd|, as the shell would).
+bool ResolveProgram(const std::string& name, const std::vector<std::string>& env,
+                    const std::string& cwd, std::string* path, std::string* err) {
+  if (name.find('/') != std::string::npos) {
+    *path = name;
+    return true;
+  }
+  std::string search;
+  if (const std::string* kv = FindEnv(env, "PATH")) {
+    search = kv->substr(5);
+  } else if (const char* p = getenv("PATH")) {
+    search = p;
+  } else {
+    search = "/usr/local/bin:/usr/bin:/bin";
+  }
+  bool denied = false;
+  size_t begin = 0;
+  for (;;) {
+    size_t end = search.find(':', begin);
+    std::string_view dir = std::string_view(search).substr(
+        begin, end == std::string::npos ? end : end - begin);
+    std::string candidate(dir.empty() ? std::string_view(".") : dir);  // "" means "."
+    candidate += '/';
+    candidate += name;
+    std::string check = candidate;  // what the child will see after chdir
+    if (!cwd.empty() && candidate[0] != '/') check = cwd + "/" + candidate;
+    struct stat st;
+    if (stat(check.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      if (access(check.c_str(), X_OK) == 0) {
+        *path = candidate;
+        return true;
+      }
+      denied = true;
+    }
+    if (end == std::string::npos) break;
+    begin = end + 1;
+  }
+  *err = "cannot run '" + name + "': " + (denied ? "permission denied" : "command not found");
+  return false;
+}
+
+void DescribeSignal(int sig, std::string* out) {
+  *out += std::to_string(sig);
+  if (const char* name = SignalName(sig)) {
+    *out += " (";
+    *out += name;
+    *out += ")";
+  }
+}
+
+}  // namespace
+
+int64_t MonotonicNowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+SubprocessSet::SubprocessSet() {
+  if (g_set_exists) {
+    errno = EBUSY;
+    Fatal("a second SubprocessSet");
+  }
+  g_set_exists = true;
+  g_interrupt_signal = 0;
+  g_interrupt_count = 0;
+  g_child_exited = 0;
+
+  sigset_t block;
+  sigemptyset(&block);
+  for (int sig : kHandledSignals) sigaddset(&block, sig);
+  if (int rc = pthread_sigmask(SIG_BLOCK, &block, &g_old_mask); rc != 0) {
+    errno = rc;
+    Fatal("pthread_sigmask");
+  }
+  // If the caller had blocked one of them already, still take it inside ppoll, and
+  // never hand a blocked SIGTERM to a task (it would wait for the KILL).
+  g_wait_mask = g_old_mask;
+  g_child_mask = g_old_mask;
+  for (int sig : kHandledSignals) {
+    sigdelset(&g_wait_mask, sig);
+    sigdelset(&g_child_mask, sig);
+  }
+  sigdelset(&g_child_mask, SIGPIPE);
+
+  for (size_t i = 0; i < std::size(kHandledSignals); ++i) {
+    struct sigaction act;
+    memset(&act, 0, sizeof act);
+    sigemptyset(&act.sa_mask);
+    if (kHandledSignals[i] == SIGCHLD) {
+      act.sa_handler = SetChildExited;
+      act.sa_flags = SA_NOCLDSTOP;
+    } else {
+      act.sa_handler = SetInterrupted;
+    }
+    if (sigaction(kHandledSignals[i], &act, &g_old_actions[i]) != 0) Fatal("sigaction");
+  }
+
+  // Best effort: without it, orphans go to init and are merely not killed.
+  g_subreaper = false;
+  if (prctl(PR_GET_CHILD_SUBREAPER, &g_old_subreaper) == 0 &&
+      prctl(PR_SET_CHILD_SUBREAPER, 1) == 0) {
+    g_subreaper = true;
+  }
+}
+
+SubprocessSet::~SubprocessSet() {
+  for (auto& p : running_) {
+    kill(-p->pid_, SIGKILL);
+    dying_groups_.push_back(p->pid_);
+  }
+  running_.clear();  // every token is now "finished", so KillOrphans takes them all
+
+  // Wait (bounded) until the killed groups are empty and no orphan of ours is left.
+  // SIGKILLed processes die within milliseconds unless stuck in the kernel.
+  const int64_t give_up = MonotonicNowMs() + 2000;
+  for (;;) {
+    std::vector<std::unique_ptr<Subprocess>> none;
+    Reap(&none);  // running_ is empty: only reaps, then kills orphans
+    PruneDyingGroups();
+    int killed = KillOrphans();
+    if ((dying_groups_.empty() && killed == 0) || MonotonicNowMs() > give_up) break;
+    timespec ts = {0, 1000000};
+    nanosleep(&ts, nullptr);
+  }
+  siginfo_t si;
+  for (;;) {  // the last ones, if they died just now
+    memset(&si, 0, sizeof si);
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) != 0 || si.si_pid == 0) break;
+  }
+
+  if (g_subreaper) prctl(PR_SET_CHILD_SUBREAPER, g_old_subreaper);
+  for (size_t i = 0; i < std::size(kHandledSignals); ++i) {
+    sigaction(kHandledSignals[i], &g_old_actions[i], nullptr);
+  }
+  pthread_sigmask(SIG_SETMASK, &g_old_mask, nullptr);
+  g_set_exists = false;
+}
+
+Subprocess* SubprocessSet::Add(const SpawnSpec& spec, std::string* err) {
+  if (spec.argv.empty() || spec.argv[0].empty()) {
+    *err = "cannot run a task with an empty command";
+    return nullptr;
+  }
+  std::string program;
+  if (!ResolveProgram(spec.argv[0], spec.env, spec.cwd, &program, err)) return nullptr;
+
+  if (!spec.cwd.empty()) {
+    struct stat st;
+    if (stat(spec.cwd.c_str(), &st) != 0) {
+      *err = "cannot use working directory '" + spec.cwd + "': " + strerror(errno);
+      return nullptr;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      *err = "cannot use working directory '" + spec.cwd + "': not a directory";
+      return nullptr;
+    }
+  }
+
+  // Opened here, not in the child: a bad path is a clean error, and a relative path
+  // means the engine's directory regardless of spec.cwd.
+  int log_fd = open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0) {
+    *err = "cannot open log file '" + spec.log_path + "': " + strerror(errno);
+    return nullptr;
+  }
+  if (log_fd <= 2) {  // dup2(fd, fd) would keep FD_CLOEXEC; move it out of the way
+    int moved = fcntl(log_fd, F_DUPFD_CLOEXEC, 3);
+    close(log_fd);
+    if (moved < 0) {
+      *err = "cannot open log file '" + spec.log_path + "': " + strerror(errno);
+      return nullptr;
+    }
+    log_fd = moved;
+  }
+
+  auto proc = std::make_unique<Subprocess>();
+  proc->token_ = g_next_token++;
+
+  std::vector<std::string> env_storage;
+  env_storage.reserve(spec.env.size() + 1);
+  for (const std::string& kv : spec.env) {
+    if (kv.compare(0, kTokenVar.size(), kTokenVar) == 0) continue;  // a nested engine's
+    env_storage.push_back(kv);
+  }
+  env_storage.push_back(std::string(kTokenVar) + std::to_string(getpid()) + "-" +
+                        std::to_string(proc->token_));
+  std::vector<char*> envp;
+  envp.reserve(env_storage.size() + 1);
+  for (std::string& kv : env_storage) envp.push_back(kv.data());
+  envp.push_back(nullptr);
+
+  std::vector<std::string> argv_storage(spec.argv);
+  std::vector<char*> argv;
+  argv.reserve(argv_storage.size() + 1);
+  for (std::string& a : argv_storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  posix_spawnattr_t attr;
+  if (posix_spawnattr_init(&attr) != 0) Fatal("posix_spawnattr_init");
+  short flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+#ifdef POSIX_SPAWN_USEVFORK
+  flags |= POSIX_SPAWN_USEVFORK;
+#endif
+  if (posix_spawnattr_setflags(&attr, flags) != 0) Fatal("posix_spawnattr_setflags");
+  if (posix_spawnattr_setpgroup(&attr, 0) != 0) Fatal("posix_spawnattr_setpgroup");
+  if (posix_spawnattr_setsigmask(&attr, &g_child_mask) != 0) Fatal("posix_spawnattr_setsigmask");
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGPIPE}) sigaddset(&defaults, sig);
+  if (posix_spawnattr_setsigdefault(&attr, &defaults) != 0) Fatal("posix_spawnattr_setsigdefault");
+
+  posix_spawn_file_actions_t actions;
+  if (posix_spawn_file_actions_init(&actions) != 0) Fatal("posix_spawn_file_actions_init");
+  if (posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) != 0 ||
+      posix_spawn_file_actions_adddup2(&actions, log_fd, 1) != 0 ||
+      posix_spawn_file_actions_adddup2(&actions, log_fd, 2) != 0) {
+    Fatal("posix_spawn_file_actions");
+  }
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+  // Descriptors the engine forgot to mark close-on-exec must not leak into tasks.
+  if (posix_spawn_file_actions_addclosefrom_np(&actions, 3) != 0) Fatal("addclosefrom_np");
+#endif
+  if (!spec.cwd.empty() &&
+      posix_spawn_file_actions_addchdir_np(&actions, spec.cwd.c_str()) != 0) {
+    Fatal("posix_spawn_file_actions_addchdir_np");
+  }
+
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, program.c_str(), &actions, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  close(log_fd);
+  if (rc != 0) {
+    *err = "cannot run '" + spec.argv[0] + "': " + strerror(rc);
+    return nullptr;
+  }
+
+  const int64_t now = MonotonicNowMs();
+  proc->pid_ = pid;
+  proc->started_ms_ = now;
+  proc->timeout_ms_ = spec.timeout_ms > 0 ? spec.timeout_ms : 0;
+  proc->deadline_ms_ = spec.timeout_ms > 0 ? now + spec.timeout_ms : 0;
+  proc->grace_ms_ = spec.kill_grace_ms > 0 ? spec.kill_grace_ms : 0;
+  running_.push_back(std::move(proc));
+  return running_.back().get();
+}
+
+void SubprocessSet::Terminate(Subprocess* p, int64_t now) {
+  if (p->grace_ms_ <= 0) {
+    kill(-p->pid_, SIGKILL);
+    p->kill_sent_ms_ = now;
+    return;
+  }
+  kill(-p->pid_, SIGTERM);
+  kill(-p->pid_, SIGCONT);  // a stopped process would hold the TERM until the KILL
+  p->term_sent_ms_ = now;
+  p->kill_at_ms_ = now + p->grace_ms_;
+}
+
+bool SubprocessSet::CheckDeadlines(int64_t now) {
+  bool acted = false;
+  for (auto& p : running_) {
+    if (p->kill_sent_ms_) continue;
+    if (p->kill_at_ms_ && now >= p->kill_at_ms_) {
+      kill(-p->pid_, SIGKILL);
+      p->kill_sent_ms_ = now;
+      p->kill_by_grace_ = true;
+      acted = true;
+    } else if (p->deadline_ms_ && !p->term_sent_ms_ && !p->cancelled_ &&
+               now >= p->deadline_ms_) {
+      p->timed_out_ = true;
+      Terminate(p.get(), now);
+      acted = true;
+    }
+  }
+  return acted;
+}
+
+void SubprocessSet::Reap(std::vector<std::unique_ptr<Subprocess>>* done) {
+  g_child_exited = 0;
+  bool finished_any = false, reaped_orphan = false;
+  for (;;) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0) {
+      if (errno == EINTR) continue;
+      break;  // ECHILD: no children at all
+    }
+    if (si.si_pid == 0) break;  // children, none exited
+    const pid_t pid = si.si_pid;
+    auto it = std::find_if(running_.begin(), running_.end(),
+                           [pid](const auto& p) { return p->pid_ == pid; });
+    if (it != running_.end()) {
+      // The zombie leader still holds the group id: kill leftovers, then reap.
+      if (kill(-pid, SIGKILL) == 0) dying_groups_.push_back(pid);
+    } else {
+      reaped_orphan = true;
+    }
+    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    if (it == running_.end()) continue;
+
+    std::unique_ptr<Subprocess> p = std::move(*it);
+    running_.erase(it);
+    finished_any = true;
+    p->ended_ms_ = MonotonicNowMs();
+    ExitStatus& st = p->status_;
+    if (si.si_code == CLD_EXITED) {
+      st.exit_code = si.si_status;
+      st.signal = 0;
+    } else {
+      st.exit_code = -1;
+      st.signal = si.si_status;
+    }
+    std::string outcome;
+    if (st.signal) {
+      outcome = "killed by signal ";
+      DescribeSignal(st.signal, &outcome);
+      if (si.si_code == CLD_DUMPED) outcome += " (core dumped)";
+    } else if (st.exit_code != 0) {
+      outcome = "exited with code " + std::to_string(st.exit_code);
+    }
+    if (p->timed_out_ || p->cancelled_) {
+      st.kind = p->timed_out_ ? ExitKind::kTimedOut : ExitKind::kCancelled;
+      st.error = p->timed_out_ ? "timed out after " + Seconds(p->timeout_ms_) : "cancelled";
+      if (p->term_sent_ms_ && p->kill_sent_ms_) {
+        st.error += " (SIGTERM sent; SIGKILL after " +
+                    (p->kill_by_grace_ ? Seconds(p->grace_ms_) + " grace)"
+                                       : Seconds(p->kill_sent_ms_ - p->term_sent_ms_) + ")");
+      } else if (p->term_sent_ms_) {
+        st.error += " (SIGTERM sent; exited on it)";
+      } else {
+        st.error += " (SIGKILL sent)";
+      }
+    } else if (st.signal) {
+      st.kind = ExitKind::kSignaled;
+      st.error = outcome;
+    } else {
+      st.kind = ExitKind::kExited;
+      st.error = outcome;
+    }
+    done->push_back(std::move(p));
+  }
+  if (reaped_orphan) saw_orphans_ = true;
+  if (finished_any || reaped_orphan) KillOrphans();
+}
+
+int SubprocessSet::KillOrphans() {
+  if (!g_subreaper) return 0;
+  std::vector<pid_t> children;
+  if (!ListChildrenFast(&children)) {
+    // The full scan costs ~1 ms: only with evidence of orphans, or once a second.
+    const int64_t now = MonotonicNowMs();
+    if (!saw_orphans_ && !running_.empty() && now - last_slow_scan_ms_ < 1000) return 0;
+    last_slow_scan_ms_ = now;
+    ListChildrenSlow(&children);
+  }
+  int killed = 0;
+  for (pid_t pid : children) {
+    bool ours = std::any_of(running_.begin(), running_.end(),
+                            [pid](const auto& p) { return p->pid_ == pid; });
+    if (ours) continue;
+    uint64_t token = TokenOf(pid);  // 0 for zombies and strangers
+    if (token == 0) continue;
+    bool live_task = std::any_of(running_.begin(), running_.end(),
+                                 [token](const auto& p) { return p->token_ == token; });
+    if (live_task) continue;  // a helper of a task still running: it may need it
+    // An unreaped child's pid cannot be reused, so this hits the orphan itself. If it
+    // leads a group (setsid daemons do), the group holds only its descendants.
+    if (getpgid(pid) == pid) kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
+    ++killed;
+  }
+  return killed;
+}
+
+void SubprocessSet::PruneDyingGroups() {
+  dying_groups_.erase(std::remove_if(dying_groups_.begin(), dying_groups_.end(),
+                                     [](pid_t g) { return kill(-g, 0) != 0 && errno == ESRCH; }),
+                      dying_groups_.end());
+}
+
+std::vector<std::unique_ptr<Subprocess>> SubprocessSet::DoWork(int64_t timeout_ms) {
+  std::vector<std::unique_ptr<Subprocess>> done;
+  const int start_count = g_interrupt_count;
+  // Nothing to wait for: just poll, so pending signals and orphans are still handled.
+  if (running_.empty() && timeout_ms < 0) timeout_ms = 0;
+  const int64_t start = MonotonicNowMs();
+  const int64_t end = timeout_ms >= 0 ? start + timeout_ms : -1;
+  bool polled = false;
+  for (;;) {
+    Reap(&done);
+    const int64_t now = MonotonicNowMs();
+    bool acted = CheckDeadlines(now);
+    if (!done.empty() || acted || g_interrupt_count != start_count) break;
+    if (end >= 0 && now >= end && polled) break;
+
+    int64_t wait = end >= 0 ? std::max<int64_t>(end - now, 0) : -1;
+    for (const auto& p : running_) {
+      int64_t at = 0;
+      if (p->kill_sent_ms_) continue;
+      if (p->kill_at_ms_) {
+        at = p->kill_at_ms_;
+      } else if (p->deadline_ms_ && !p->term_sent_ms_ && !p->cancelled_) {
+        at = p->deadline_ms_;
+      }
+      if (at && (wait < 0 || at - now < wait)) wait = std::max<int64_t>(at - now, 0);
+    }
+    timespec ts;
+    ts.tv_sec = static_cast<time_t>(wait / 1000);
+    ts.tv_nsec = static_cast<long>((wait % 1000) * 1000000);
+    // The only place our signals are unblocked; their handlers run inside this call.
+    int rc = ppoll(nullptr, 0, wait >= 0 ? &ts : nullptr, &g_wait_mask);
+    if (rc < 0 && errno != EINTR) Fatal("ppoll");
+    polled = true;
+  }
+  if (!dying_groups_.empty()) PruneDyingGroups();
+  return done;
+}
+
+void SubprocessSet::Cancel(Subprocess* p) {
+  auto it = std::find_if(running_.begin(), running_.end(),
+                         [p](const auto& q) { return q.get() == p; });
+  if (it == running_.end() || p->term_sent_ms_ || p->kill_sent_ms_) return;
+  p->cancelled_ = true;
+  Terminate(p, MonotonicNowMs());
+}
+
+void SubprocessSet::CancelAll(bool now) {
+  const int64_t t = MonotonicNowMs();
+  for (auto& p : running_) {
+    if (p->kill_sent_ms_) continue;
+    if (!p->timed_out_) p->cancelled_ = true;
+    if (now) {
+      kill(-p->pid_, SIGKILL);
+      p->kill_sent_ms_ = t;
+    } else if (!p->term_sent_ms_) {
+      Terminate(p.get(), t);
+    }
+  }
+}
+
+int SubprocessSet::interrupt_signal() const { return g_interrupt_signal; }
+int SubprocessSet::interrupt_count() const { return g_interrupt_count; }
+
+}  // namespace pipeline

@@ -1,0 +1,143 @@
+// Child processes for task attempts (ninja's subprocess-posix, grown for an orchestrator).
+//
+// Each child is started with posix_spawn in its own process group, stdin from /dev/null
+// and stdout+stderr appended straight to a log file: the engine never reads task output,
+// so a task printing gigabytes costs the engine nothing, and a grandchild that keeps the
+// output open cannot stall it. A child is finished when waitpid reports it; at that
+// moment whatever is left of its process group is SIGKILLed at once (the task is over;
+// its leftovers get no grace), so no task leaves processes behind.
+//
+// Daemons that leave the group with setsid(): the engine is a child subreaper, so
+// orphans of our tasks are re-parented to it. Every child carries
+// PIPELINE_SPAWN_TOKEN=<engine pid>-<n> in its environment; an adopted orphan whose
+// environment holds the token of a task that is no longer running is SIGKILLed, and
+// every adopted orphan is reaped. Not caught: a process that exec()s with an
+// environment without the token and leaves the group, or one under another subreaper.
+// Consequence: while a set exists it reaps *every* exited child of the engine process,
+// so start all children through it (a waitpid(pid) elsewhere may see ECHILD).
+//
+// Signals: the constructor blocks SIGINT, SIGTERM, SIGHUP and SIGCHLD in the calling
+// thread and installs flag-setting handlers; they are delivered only inside DoWork's
+// ppoll, so checking and sleeping cannot race. Children get the original mask (minus
+// these signals and SIGPIPE) and default dispositions for them. Signal state is
+// process-wide: one set may exist at a time, created, used and destroyed on one thread.
+// Create it before starting other threads, so they inherit the blocked mask; a thread
+// that leaves these signals unblocked may take a Ctrl-C that DoWork never sees.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pipeline {
+
+struct SpawnSpec {
+  std::vector<std::string> argv;  ///< argv[0] is looked up in PATH if it has no '/'
+  std::vector<std::string> env;   ///< the complete environment, "NAME=value"
+  std::string cwd;                ///< "" = the engine's working directory
+  std::string log_path;           ///< stdout+stderr are appended here (created 0644)
+  int64_t timeout_ms = 0;         ///< 0 = no limit
+  int64_t kill_grace_ms = 5000;   ///< TERM -> KILL delay on timeout or cancel
+};
+
+enum class ExitKind {
+  kExited,       ///< exited normally; see exit_code
+  kSignaled,     ///< killed by a signal it did not get from us; see signal
+  kTimedOut,     ///< we killed it because its timeout passed
+  kCancelled,    ///< we killed it because of Cancel()/CancelAll()
+  kSpawnFailed,  ///< never started; see error
+};
+
+struct ExitStatus {
+  ExitKind kind = ExitKind::kExited;
+  int exit_code = -1;  ///< valid for kExited (and for others if it exited on TERM)
+  int signal = 0;      ///< terminating signal, if it died by one
+  std::string error;   ///< human-readable cause for anything but a clean exit 0
+};
+
+class Subprocess {
+ public:
+  pid_t pid() const { return pid_; }
+  const ExitStatus& status() const { return status_; }
+  int64_t started_mono_ms() const { return started_ms_; }
+  int64_t ended_mono_ms() const { return ended_ms_; }
+  /// Free for the caller (the engine stores its attempt here).
+  void* user_data = nullptr;
+
+ private:
+  friend class SubprocessSet;
+  pid_t pid_ = -1;  ///< also the process group id
+  ExitStatus status_;
+  int64_t started_ms_ = 0, ended_ms_ = 0;
+  int64_t timeout_ms_ = 0;
+  int64_t deadline_ms_ = 0;     ///< monotonic; 0 = none
+  int64_t kill_at_ms_ = 0;      ///< when TERM was sent: when KILL follows; 0 = not yet
+  int64_t grace_ms_ = 5000;
+  int64_t term_sent_ms_ = 0;    ///< when we sent SIGTERM to the group; 0 = never
+  int64_t kill_sent_ms_ = 0;    ///< when we sent SIGKILL to the group; 0 = never
+  bool kill_by_grace_ = false;  ///< the KILL came from kill_at_ms_ passing
+  bool timed_out_ = false, cancelled_ = false;
+  uint64_t token_ = 0;          ///< N in PIPELINE_SPAWN_TOKEN=<engine pid>-N
+};
+
+class SubprocessSet {
+ public:
+  SubprocessSet();
+  /// Kills every remaining process group (KILL) and restores the signal mask/handlers.
+  ~SubprocessSet();
+  SubprocessSet(const SubprocessSet&) = delete;
+  SubprocessSet& operator=(const SubprocessSet&) = delete;
+
+  /// Starts a child. On failure (log file cannot be opened, program not found, ...)
+  /// returns nullptr and sets |*err|. The returned pointer stays owned by the set until
+  /// DoWork hands it back finished.
+  Subprocess* Add(const SpawnSpec& spec, std::string* err);
+
+  /// Waits until at least one child has finished, a deadline or kill grace passes, a
+  /// signal arrives, or |timeout_ms| passes (-1 = no limit, 0 = just poll). Returns the
+  /// finished children; ownership passes to the caller.
+  std::vector<std::unique_ptr<Subprocess>> DoWork(int64_t timeout_ms);
+
+  /// Asks a child to stop: TERM to its group now, KILL after its grace. It finishes
+  /// (through DoWork) as kCancelled.
+  void Cancel(Subprocess* p);
+  /// Cancel() on every child; with |now|, KILL at once instead.
+  void CancelAll(bool now);
+
+  /// The last SIGINT/SIGTERM/SIGHUP received (0 = none) and how many arrived.
+  int interrupt_signal() const;
+  int interrupt_count() const;
+
+  size_t running() const { return running_.size(); }
+
+ private:
+  /// Sends TERM/KILL for passed deadlines and graces; true if it sent anything.
+  bool CheckDeadlines(int64_t now);
+  /// Reaps every exited child without blocking; ours go to |done| (their group is
+  /// killed first), adopted orphans are just reaped. Then kills leftover orphans.
+  void Reap(std::vector<std::unique_ptr<Subprocess>>* done);
+  /// TERM (+CONT) to the group and KILL after the grace, or KILL now if the grace is 0.
+  void Terminate(Subprocess* p, int64_t now);
+  /// SIGKILLs adopted orphans (children of the engine that are not running_) whose
+  /// environment carries a token of ours that belongs to no running child. Returns how
+  /// many it signalled.
+  int KillOrphans();
+  /// Drops groups of finished tasks from dying_groups_ once they are empty.
+  void PruneDyingGroups();
+
+  std::vector<std::unique_ptr<Subprocess>> running_;
+  /// Process groups of finished tasks that we SIGKILLed; members may still be dying.
+  std::vector<pid_t> dying_groups_;
+  /// An unknown child was reaped: orphans are being adopted (see KillOrphans).
+  bool saw_orphans_ = false;
+  /// Last full /proc scan (kernels without /proc/<pid>/task/<tid>/children).
+  int64_t last_slow_scan_ms_ = 0;
+};
+
+/// Milliseconds on CLOCK_MONOTONIC (the clock deadlines use).
+int64_t MonotonicNowMs();
+
+}  // namespace pipeline
