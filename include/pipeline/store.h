@@ -120,7 +120,9 @@ class Store {
   /// A transition the state machine forbids returns kInternal (a bug, never user error).
   virtual Status SetTaskState(int64_t ti_id, const std::string& state, int64_t at_ms,
                               const std::string& reason) = 0;
-  /// Inserts a running attempt and bumps the instance's attempt count; returns its id.
+  /// Inserts an attempt and bumps the instance's attempt count; a "running" attempt also
+  /// moves its instance to running (a transition the state machine must allow). Returns
+  /// the attempt id.
   /// |attempt.attempt_no| must be the instance's attempt count + 1 (kInternal otherwise;
   /// after ReopenRun numbering continues from TaskInstanceRecord::attempts). A cache hit
   /// is inserted the same way with state "cached".

@@ -329,8 +329,6 @@ Status Engine::StartTask(int task) {
   bool started = BuildSpawnSpec(task, attempt, &spec, &command_json, &err) &&
                  runner_->Start(task, spec, &pid, &err);
   const int64_t now = clock_->NowMs();
-  Status s = store_->SetTaskState(ti_ids_[i], "running", now, "");
-  if (!s.ok()) return s;
   AttemptRecord a;
   a.task_instance_id = ti_ids_[i];
   a.attempt_no = attempt;

@@ -3,9 +3,12 @@
 // Each child is started with posix_spawn in its own process group, stdin from /dev/null
 // and stdout+stderr appended straight to a log file: the engine never reads task output,
 // so a task printing gigabytes costs the engine nothing, and a grandchild that keeps the
-// output open cannot stall it. A child is finished when waitpid reports it; at that
-// moment whatever is left of its process group is SIGKILLed at once (the task is over;
-// its leftovers get no grace), so no task leaves processes behind.
+// output open cannot stall it. The log file is created only when the task first writes:
+// it starts as an unnamed O_TMPFILE in the log's directory and gets its name once it is
+// seen non-empty (checked about once a second while the task runs, and when it ends),
+// so a silent task costs no file creation. A child is finished when waitpid reports it;
+// at that moment whatever is left of its process group is SIGKILLed at once (the task is
+// over; its leftovers get no grace), so no task leaves processes behind.
 //
 // Daemons that leave the group with setsid(): the engine is a child subreaper, so
 // orphans of our tasks are re-parented to it. Every child carries
@@ -38,7 +41,10 @@ struct SpawnSpec {
   std::vector<std::string> argv;  ///< argv[0] is looked up in PATH if it has no '/'
   std::vector<std::string> env;   ///< the complete environment, "NAME=value"
   std::string cwd;                ///< "" = the engine's working directory
-  std::string log_path;           ///< stdout+stderr are appended here (created 0644)
+  /// stdout+stderr are appended here (0644 & ~umask). Created when the task first
+  /// writes output (visible within about a second); an attempt that writes nothing
+  /// leaves no file. A path that already exists is appended to, as before.
+  std::string log_path;
   int64_t timeout_ms = 0;         ///< 0 = no limit
   int64_t kill_grace_ms = 5000;   ///< TERM -> KILL delay on timeout or cancel
 };
@@ -56,6 +62,9 @@ struct ExitStatus {
   int exit_code = -1;  ///< valid for kExited (and for others if it exited on TERM)
   int signal = 0;      ///< terminating signal, if it died by one
   std::string error;   ///< human-readable cause for anything but a clean exit 0
+  int64_t log_bytes = 0;     ///< size of the log file when the task ended
+  bool log_created = false;  ///< a file now exists at SpawnSpec::log_path (false: the
+                             ///< task wrote nothing, or, with log_bytes > 0, naming failed)
 };
 
 class Subprocess {
@@ -81,6 +90,10 @@ class Subprocess {
   bool kill_by_grace_ = false;  ///< the KILL came from kill_at_ms_ passing
   bool timed_out_ = false, cancelled_ = false;
   uint64_t token_ = 0;          ///< N in PIPELINE_SPAWN_TOKEN=<engine pid>-N
+  std::string log_path_;
+  int log_fd_ = -1;             ///< our end of the child's stdout/stderr; -1 once done
+  bool log_named_ = false;      ///< log_path_ names the file (always so in eager mode)
+  bool log_link_failed_ = false;  ///< naming failed once: retried only at the end
 };
 
 class SubprocessSet {
@@ -92,8 +105,10 @@ class SubprocessSet {
   SubprocessSet& operator=(const SubprocessSet&) = delete;
 
   /// Starts a child. On failure (log file cannot be opened, program not found, ...)
-  /// returns nullptr and sets |*err|. The returned pointer stays owned by the set until
-  /// DoWork hands it back finished.
+  /// returns nullptr and sets |*err|, and leaves no log file. The returned pointer stays
+  /// owned by the set until DoWork hands it back finished. Until then the child holds
+  /// one descriptor of this process (the log), so the number of children is bounded by
+  /// RLIMIT_NOFILE.
   Subprocess* Add(const SpawnSpec& spec, std::string* err);
 
   /// Waits until at least one child has finished, a deadline or kill grace passes, a
@@ -113,6 +128,13 @@ class SubprocessSet {
 
   size_t running() const { return running_.size(); }
 
+  /// Test only (process-wide, affects later Add calls): create every log file at spawn
+  /// as before (the fallback used where unnamed files cannot be linked).
+  static void ForceEagerLogsForTest(bool eager);
+  /// Test only: name logs through /proc/self/fd (the fallback for kernels that refuse
+  /// linkat(AT_EMPTY_PATH) to unprivileged callers) instead of AT_EMPTY_PATH.
+  static void ForceProcFdLinkForTest(bool proc);
+
  private:
   /// Sends TERM/KILL for passed deadlines and graces; true if it sent anything.
   bool CheckDeadlines(int64_t now);
@@ -127,6 +149,11 @@ class SubprocessSet {
   int KillOrphans();
   /// Drops groups of finished tasks from dying_groups_ once they are empty.
   void PruneDyingGroups();
+  /// Names the log files of running children that have written something.
+  void CheckLogs();
+  /// At the end of |p|: names its log if it is non-empty, fills log_bytes/log_created
+  /// and closes our descriptor.
+  void FinishLog(Subprocess* p);
 
   std::vector<std::unique_ptr<Subprocess>> running_;
   /// Process groups of finished tasks that we SIGKILLed; members may still be dying.
@@ -135,6 +162,8 @@ class SubprocessSet {
   bool saw_orphans_ = false;
   /// Last full /proc scan (kernels without /proc/<pid>/task/<tid>/children).
   int64_t last_slow_scan_ms_ = 0;
+  /// When CheckLogs runs next (while some running child's log is still unnamed).
+  int64_t next_log_check_ms_ = 0;
 };
 
 /// Milliseconds on CLOCK_MONOTONIC (the clock deadlines use).

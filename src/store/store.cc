@@ -710,13 +710,23 @@ Result<int64_t> SqliteStore::StartAttempt(const AttemptRecord& a) {
   int64_t id = 0;
   Status s = Atomically(true, [&]() -> Status {
     Stmt bump;
-    if (Status st = Prepare("UPDATE task_instances SET attempts = attempts + 1 "
-                            "WHERE id = ?1 AND attempts + 1 = ?2",
-                            &bump);
+    // One statement counts the attempt and moves the instance to running (the engine's
+    // hot path: every task passes here once per attempt).
+    // (A cached attempt leaves the instance's state to the caller.)
+    if (Status st = Prepare(
+            "UPDATE task_instances SET attempts = attempts + 1, "
+            "state = CASE WHEN ?4 THEN 'running' ELSE state END, "
+            "reason = CASE WHEN ?4 THEN NULL ELSE reason END, "
+            "state_changed_at_ms = CASE WHEN ?4 THEN ?3 ELSE state_changed_at_ms END, "
+            "started_at_ms = CASE WHEN ?4 THEN coalesce(started_at_ms, ?3) ELSE started_at_ms END, "
+            "ended_at_ms = CASE WHEN ?4 THEN NULL ELSE ended_at_ms END "
+            "WHERE id = ?1 AND attempts + 1 = ?2",
+            &bump);
         !st.ok()) {
       return st;
     }
-    bump.Bind(1, a.task_instance_id).Bind(2, a.attempt_no);
+    bump.Bind(1, a.task_instance_id).Bind(2, a.attempt_no).Bind(3, a.started_ms);
+    bump.Bind(4, int64_t{a.state == "running" ? 1 : 0});
     if (Status st = Done(bump, "counting an attempt"); !st.ok()) return st;
     if (sqlite3_changes(db_) != 1) {
       Stmt q;
