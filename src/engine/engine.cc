@@ -146,7 +146,7 @@ Result<RunSummary> Engine::Execute(const RunRecord& run) {
   }
   session_attempts_.assign(n, 0);
   attempt_ids_.assign(n, 0);
-  retry_due_.assign(n, -1);
+  retry_due_.clear();
   logical_date_ = FormatIso8601(run_.logical_date_ms);
   ds_ = FormatDate(run_.logical_date_ms);
 
@@ -181,10 +181,14 @@ Result<RunSummary> Engine::Execute(const RunRecord& run) {
     s = store_->Begin();
     if (!s.ok()) break;
     const int64_t now = clock_->MonotonicMs();
-    for (size_t i = 0; i < n; ++i) {
-      if (retry_due_[i] >= 0 && retry_due_[i] <= now) {
-        retry_due_[i] = -1;
-        plan_->Requeue(static_cast<int>(i));
+    // Retries that fell due go back to the ready queue (few at a time: a short list).
+    for (size_t k = 0; k < retry_due_.size();) {
+      if (retry_due_[k].first <= now) {
+        plan_->Requeue(retry_due_[k].second);
+        retry_due_[k] = retry_due_.back();
+        retry_due_.pop_back();
+      } else {
+        ++k;
       }
     }
     for (int t; s.ok() && (t = plan_->PopRunnable()) >= 0;) s = StartTask(t);
@@ -193,8 +197,7 @@ Result<RunSummary> Engine::Execute(const RunRecord& run) {
     if (!s.ok() || !plan_->more_to_do()) break;
 
     int64_t timeout = -1;
-    for (size_t i = 0; i < n; ++i)
-      if (retry_due_[i] >= 0) timeout = timeout < 0 ? retry_due_[i] - now : std::min(timeout, retry_due_[i] - now);
+    for (const auto& [due, task] : retry_due_) timeout = timeout < 0 ? due - now : std::min(timeout, due - now);
     if (timeout >= 0) timeout = std::max<int64_t>(timeout, 0);
     if (runner_->running() == 0 && timeout < 0) {
       s = Status::Internal("scheduler stalled: nothing running, nothing ready, " +
@@ -210,15 +213,15 @@ Result<RunSummary> Engine::Execute(const RunRecord& run) {
     if (interrupts > interrupts_seen) {
       if (interrupts_seen == 0) {
         interrupt_sig = runner_->interrupt_signal();
+        if (observer_) observer_->RunInterrupted(interrupt_sig, false);
         std::vector<int> cancelled;
         plan_->Cancel(&cancelled);
+        retry_due_.clear();
         std::string reason = "run interrupted by " + SignalName(interrupt_sig);
         for (int t : cancelled) {
-          retry_due_[static_cast<size_t>(t)] = -1;
           if (s.ok()) s = RecordTerminal(t, TaskState::kCancelled, reason);
         }
         runner_->CancelAll(false);
-        if (observer_) observer_->RunInterrupted(interrupt_sig, false);
       }
       if (interrupts >= 2) {
         runner_->CancelAll(true);
@@ -385,7 +388,7 @@ Status Engine::HandleOutcome(const AttemptOutcome& o) {
   if (session_attempts_[i] <= t.retries) {
     int64_t delay = RetryDelayMs(t, session_attempts_[i]);
     plan_->WillRetry(task);
-    retry_due_[i] = clock_->MonotonicMs() + delay;
+    retry_due_.emplace_back(clock_->MonotonicMs() + delay, task);
     s = store_->SetTaskState(ti_ids_[i], "up_for_retry", now, st.error);
     sum.state = TaskState::kUpForRetry;
     if (observer_) observer_->TaskFinished(task, sum, delay);

@@ -115,7 +115,7 @@ class Engine {
   std::vector<int> session_attempts_;  // attempts started by this process, per task
   std::vector<int> prior_attempts_;    // attempts recorded before (resume)
   std::vector<int64_t> attempt_ids_;   // running attempt id per task
-  std::vector<int64_t> retry_due_;     // monotonic ms when an up_for_retry task is due
+  std::vector<std::pair<int64_t, int>> retry_due_;  // (monotonic due time, task) of retries
   std::string log_dir_;
   std::string logical_date_, ds_;
 };

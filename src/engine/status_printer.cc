@@ -52,16 +52,16 @@ void StatusPrinter::ClearStatus() {
 void StatusPrinter::DrawStatus() {
   if (!smart_ || !dag_) return;
   std::string line = "[" + std::to_string(finished_) + "/" + std::to_string(total_) + "] ";
-  if (running_.empty()) {
-    line += "waiting";
-  } else {
-    line += "running: ";
+  auto names_of = [&](const std::vector<int>& tasks) {
     std::vector<std::string> names;
-    for (int t : running_) names.push_back(dag_->tasks[static_cast<size_t>(t)].id);
+    for (int t : tasks) names.push_back(dag_->tasks[static_cast<size_t>(t)].id);
     std::string list = Join(names, ", ");
     if (list.size() > 60) list = list.substr(0, 57) + " …";
-    line += list;
-  }
+    return list;
+  };
+  if (!running_.empty()) line += "running: " + names_of(running_);
+  if (!retrying_.empty()) line += std::string(running_.empty() ? "" : "; ") + "retry pending: " + names_of(retrying_);
+  if (running_.empty() && retrying_.empty()) line += "waiting";
   std::fputs("\r\x1b[K", out_);
   std::fputs(line.c_str(), out_);
   std::fflush(out_);
@@ -84,6 +84,7 @@ void StatusPrinter::RunStarted(const std::string& run_id, const Dag& dag, int to
 }
 
 void StatusPrinter::TaskStarted(int task, int attempt) {
+  retrying_.erase(std::remove(retrying_.begin(), retrying_.end(), task), retrying_.end());
   running_.push_back(task);
   if (attempt > 1 && !smart_)
     Line("[" + std::to_string(finished_) + "/" + std::to_string(total_) + "] retry   " +
@@ -104,7 +105,12 @@ void StatusPrinter::TaskFinished(int task, const TaskSummary& s, int64_t retry_i
     case TaskState::kCancelled: word = "cancelled"; break;
     default: word = TaskStateName(s.state);
   }
-  if (s.state != TaskState::kUpForRetry) ++finished_;
+  if (s.state == TaskState::kUpForRetry) {
+    retrying_.push_back(task);
+  } else {
+    retrying_.erase(std::remove(retrying_.begin(), retrying_.end(), task), retrying_.end());
+    ++finished_;
+  }
   std::string text = "[" + std::to_string(finished_) + "/" + std::to_string(total_) + "] ";
   std::string padded = word;
   if (padded.size() < 7) padded.resize(7, ' ');

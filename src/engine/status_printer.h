@@ -32,7 +32,8 @@ class StatusPrinter : public RunObserver {
   bool smart_, color_;
   const Dag* dag_ = nullptr;
   int total_ = 0, finished_ = 0;
-  std::vector<int> running_;  // task indices, in start order
+  std::vector<int> running_;   // task indices, in start order
+  std::vector<int> retrying_;  // tasks waiting out a retry delay
   bool status_shown_ = false;
 };
 

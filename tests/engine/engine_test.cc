@@ -235,6 +235,22 @@ TEST_F(EngineTest, FirstInterruptCancelsEverythingAndRecordsIt) {
   EXPECT_EQ(attempts[0].state, "killed");
 }
 
+TEST_F(EngineTest, SecondInterruptKillsAtOnce) {
+  DagBuilder b;
+  b.Add("stubborn");
+  Dag dag = b.Build();
+  runner_.Script("stubborn", {Outcome{ExitKind::kExited, 0, 0, 600000}});
+  runner_.SetTermDelay(60000);  // ignores SIGTERM for a minute
+  int64_t t0 = clock_.MonotonicMs();
+  runner_.InterruptAt(t0 + 1000, SIGINT);
+  runner_.InterruptAt(t0 + 2000, SIGINT);
+  RunSummary s = Run(dag);
+  EXPECT_EQ(s.exit_code, 130);
+  EXPECT_EQ(runner_.cancel_calls(), (std::vector<bool>{false, true}));
+  EXPECT_EQ(clock_.MonotonicMs() - t0, 2000) << "the second Ctrl-C must not wait for the grace period";
+  EXPECT_EQ(Instances("r1")["stubborn"].state, "cancelled");
+}
+
 TEST_F(EngineTest, SigtermExitsWith143) {
   DagBuilder b;
   b.Add("long");

@@ -78,13 +78,18 @@ class FakeRunner : public TaskRunner {
     }
   }
 
-  void CancelAll(bool) override {
+  /// A graceful CancelAll takes this long to end a task (a task slow to obey SIGTERM).
+  void SetTermDelay(int64_t ms) { term_delay_ms_ = ms; }
+
+  void CancelAll(bool now) override {
+    cancel_calls_.push_back(now);
     for (auto& r : running_) {
       r.o.kind = ExitKind::kCancelled;
-      r.o.signal = 15;
-      r.end = clock_->MonotonicMs();
+      r.o.signal = now ? 9 : 15;
+      r.end = std::min(r.end, clock_->MonotonicMs() + (now ? 0 : term_delay_ms_));
     }
   }
+  const std::vector<bool>& cancel_calls() const { return cancel_calls_; }
   int interrupt_count() const override { return interrupt_count_; }
   int interrupt_signal() const override { return interrupt_signal_; }
   size_t running() const override { return running_.size(); }
@@ -129,6 +134,8 @@ class FakeRunner : public TaskRunner {
   std::vector<std::string> started_;
   std::vector<SpawnSpec> specs_;
   size_t max_running_ = 0;
+  int64_t term_delay_ms_ = 0;
+  std::vector<bool> cancel_calls_;
   int interrupt_count_ = 0;
   int interrupt_signal_ = 0;
 };
