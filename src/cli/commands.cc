@@ -429,8 +429,14 @@ int CmdLogs(const Globals& g, const std::string& run_id, const std::string& task
   }
   std::ifstream in(pick->log_path, std::ios::binary);
   if (!in) {
-    std::fprintf(stderr, "error: log %s is gone (removed by hand or by retention)\n", pick->log_path.c_str());
-    return kExitInfra;
+    // Log files are created when a task first writes output, so a missing file usually
+    // means there was none.
+    if (pick->state == "running")
+      std::fprintf(stderr, "attempt %d of '%s' has written no output yet\n", pick->attempt_no, task.c_str());
+    else
+      std::fprintf(stderr, "attempt %d of '%s' wrote no output (no log file at %s)\n", pick->attempt_no,
+                   task.c_str(), pick->log_path.c_str());
+    return kExitOk;
   }
   char buf[1 << 16];
   while (in.read(buf, sizeof buf) || in.gcount() > 0) {

@@ -1,5 +1,7 @@
 #include "engine/status_printer.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -123,7 +125,7 @@ void StatusPrinter::TaskFinished(int task, const TaskSummary& s, int64_t retry_i
   }
   if (!detail.empty()) text += ": " + detail;
   Line(text);
-  if (s.state == TaskState::kFailed && !s.log_path.empty()) {
+  if (s.state == TaskState::kFailed && !s.log_path.empty() && access(s.log_path.c_str(), F_OK) == 0) {
     std::string tail = TailFile(s.log_path, 10);
     if (!tail.empty()) {
       std::string indented;

@@ -291,6 +291,19 @@ TEST_F(E2E, KilledOrchestratorIsDetectedAndResumeSkipsFinishedWork) {
             "2");
 }
 
+TEST_F(E2E, SilentTaskLeavesNoLogFileAndLogsSaysSo) {
+  Write("q.yaml", "dag: q\ntasks:\n  quiet: {command: 'true'}\n  loud: {command: 'echo hi; echo err >&2'}\n");
+  ASSERT_EQ(Run({"run", "q.yaml"}).exit_code, 0);
+  std::string run_id = One("SELECT run_id FROM dag_runs");
+  EXPECT_FALSE(fs::exists(dir_ / (".pipeline/logs/" + run_id + "/quiet.1.log")));
+  Result quiet = Run({"logs", run_id, "quiet"});
+  EXPECT_EQ(quiet.exit_code, 0);
+  EXPECT_TRUE(Contains(quiet.err, "wrote no output")) << quiet.err;
+  Result loud = Run({"logs", run_id, "loud"});
+  EXPECT_EQ(loud.exit_code, 0);
+  EXPECT_EQ(loud.out, "hi\nerr\n");
+}
+
 TEST_F(E2E, JsonSummaryIsMachineReadable) {
   Write("j.yaml", "dag: j\ntasks:\n  a: {command: 'true'}\n  b: {command: 'exit 4', depends_on: [a]}\n");
   Result r = Run({"run", "j.yaml", "--json"});

@@ -109,11 +109,282 @@ TEST(Subprocess, ExitZero) {
   EXPECT_EQ(p->status().error, "");
   EXPECT_GE(p->ended_mono_ms(), p->started_mono_ms());
   EXPECT_EQ(set.running(), 0u);
+}
+
+/// Open descriptors of this process.
+int OpenFds() {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    (void)e;
+    ++n;
+  }
+  return n;
+}
+
+/// Sets a test-only log mode for one scope.
+class ScopedEagerLogs {
+ public:
+  ScopedEagerLogs() { SubprocessSet::ForceEagerLogsForTest(true); }
+  ~ScopedEagerLogs() { SubprocessSet::ForceEagerLogsForTest(false); }
+};
+class ScopedProcFdLink {
+ public:
+  ScopedProcFdLink() { SubprocessSet::ForceProcFdLinkForTest(true); }
+  ~ScopedProcFdLink() { SubprocessSet::ForceProcFdLinkForTest(false); }
+};
+
+TEST(SubprocessLog, SilentTaskLeavesNoFile) {
+  TempDir dir;
+  SubprocessSet set;
+  SpawnSpec spec = Sh(dir, "");
+  spec.argv = {"true"};
+  auto p = RunTask(&set, spec);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->status().exit_code, 0);
+  EXPECT_FALSE(p->status().log_created);
+  EXPECT_EQ(p->status().log_bytes, 0);
+  EXPECT_FALSE(std::filesystem::exists(spec.log_path));
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path())) << "no scratch files either";
+}
+
+TEST(SubprocessLog, OutputCreatesFileWithExactContent) {
+  TempDir dir;
+  SubprocessSet set;
+  SpawnSpec spec = Sh(dir, "echo hello");
+  auto p = RunTask(&set, spec);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->status().exit_code, 0);
+  EXPECT_TRUE(p->status().log_created);
+  EXPECT_EQ(p->status().log_bytes, 6);
+  EXPECT_EQ(ReadFile(spec.log_path), "hello\n");
   mode_t mask = umask(0);
   umask(mask);
   struct stat st;
-  ASSERT_EQ(stat((dir / "log").c_str(), &st), 0);  // created by Add
+  ASSERT_EQ(stat(spec.log_path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0644u & ~mask);
+  EXPECT_EQ(st.st_nlink, 1u);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()),
+                          std::filesystem::directory_iterator()),
+            1) << "only the log";
+}
+
+TEST(SubprocessLog, StdoutAndStderrInOrder) {
+  TempDir dir;
+  SubprocessSet set;
+  SpawnSpec spec = Sh(dir, "echo one; echo two >&2; printf three; echo four >&2");
+  auto p = RunTask(&set, spec);
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->status().log_created);
+  EXPECT_EQ(ReadFile(spec.log_path), "one\ntwo\nthreefour\n");
+  EXPECT_EQ(p->status().log_bytes, 18);
+}
+
+/// Runs DoWork(200) until |path| exists or |p| finishes; the ms it took, or -1.
+int64_t WaitForFileWhileRunning(SubprocessSet* set, Subprocess* p, const std::string& path,
+                                int64_t t0, std::unique_ptr<Subprocess>* finished) {
+  while (MonotonicNowMs() - t0 < 20000) {
+    for (auto& d : set->DoWork(200)) {
+      if (d.get() == p) *finished = std::move(d);
+    }
+    if (std::filesystem::exists(path)) return MonotonicNowMs() - t0;
+    if (*finished) return -1;
+  }
+  return -1;
+}
+
+TEST(SubprocessLog, VisibleWhileTaskStillRuns) {
+  TempDir dir;
+  SubprocessSet set;
+  SpawnSpec spec = Sh(dir, "echo started; sleep 4; echo done");
+  const int64_t t0 = MonotonicNowMs();
+  Subprocess* p = Start(&set, spec);
+  ASSERT_TRUE(p);
+  std::unique_ptr<Subprocess> finished;
+  int64_t seen = WaitForFileWhileRunning(&set, p, spec.log_path, t0, &finished);
+  EXPECT_GE(seen, 0) << "log never appeared while the task ran";
+  EXPECT_LT(seen, 2500);
+  EXPECT_FALSE(finished) << "the task ended before its log was seen";
+  EXPECT_EQ(ReadFile(spec.log_path), "started\n");  // the same file keeps growing
+  if (!finished) finished = WaitFor(&set, p);
+  ASSERT_TRUE(finished);
+  EXPECT_TRUE(finished->status().log_created);
+  EXPECT_EQ(ReadFile(spec.log_path), "started\ndone\n");
+  EXPECT_EQ(finished->status().log_bytes, 13);
+}
+
+TEST(SubprocessLog, VisibleWhileOtherTasksKeepFinishing) {
+  // DoWork returns on every finish here; the periodic check must still happen.
+  TempDir dir;
+  SubprocessSet set;
+  SpawnSpec spec = Sh(dir, "echo started; sleep 4");
+  SpawnSpec quick = Sh(dir, "");
+  quick.argv = {"true"};
+  quick.log_path = dir / "quick.log";
+  const int64_t t0 = MonotonicNowMs();
+  Subprocess* p = Start(&set, spec);
+  ASSERT_TRUE(p);
+  int64_t seen = -1;
+  std::unique_ptr<Subprocess> finished;
+  ASSERT_TRUE(Start(&set, quick));
+  while (!finished && MonotonicNowMs() - t0 < 20000) {
+    for (auto& d : set.DoWork(-1)) {
+      if (d.get() == p) {
+        finished = std::move(d);
+      } else {
+        ASSERT_TRUE(Start(&set, quick));
+      }
+    }
+    if (seen < 0 && std::filesystem::exists(spec.log_path)) seen = MonotonicNowMs() - t0;
+    if (seen >= 0) break;
+  }
+  EXPECT_GE(seen, 0);
+  EXPECT_LT(seen, 2500);
+  EXPECT_FALSE(finished);
+  EXPECT_FALSE(std::filesystem::exists(quick.log_path));
+  set.CancelAll(true);
+}
+
+TEST(SubprocessLog, EagerModeCreatesEmptyFileAtSpawn) {
+  ScopedEagerLogs eager;
+  TempDir dir;
+  SubprocessSet set;
+  SpawnSpec spec = Sh(dir, "");
+  spec.argv = {"true"};
+  std::string err;
+  Subprocess* started = set.Add(spec, &err);
+  ASSERT_TRUE(started) << err;
+  EXPECT_TRUE(std::filesystem::exists(spec.log_path)) << "created by Add";
+  auto p = WaitFor(&set, started);
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->status().log_created);
+  EXPECT_EQ(p->status().log_bytes, 0);
+  EXPECT_EQ(std::filesystem::file_size(spec.log_path), 0u);
+
+  spec.argv = {"/bin/sh", "-c", "echo hello"};
+  spec.log_path = dir / "log2";
+  p = RunTask(&set, spec);
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->status().log_created);
+  EXPECT_EQ(p->status().log_bytes, 6);
+  EXPECT_EQ(ReadFile(spec.log_path), "hello\n");
+
+  // A failed spawn leaves no file in this mode either.
+  spec.argv = {"/no/such/program"};
+  spec.log_path = dir / "log3";
+  EXPECT_EQ(set.Add(spec, &err), nullptr);
+  EXPECT_EQ(err, "cannot run '/no/such/program': No such file or directory");
+  EXPECT_FALSE(std::filesystem::exists(spec.log_path));
+}
+
+TEST(SubprocessLog, ProcFdLinkFallback) {
+  ScopedProcFdLink proc;
+  TempDir dir;
+  SubprocessSet set;
+  SpawnSpec spec = Sh(dir, "echo hello; echo err >&2");
+  auto p = RunTask(&set, spec);
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->status().log_created);
+  EXPECT_EQ(p->status().log_bytes, 10);
+  EXPECT_EQ(ReadFile(spec.log_path), "hello\nerr\n");
+
+  spec.argv = {"true"};
+  spec.log_path = dir / "silent.log";
+  p = RunTask(&set, spec);
+  ASSERT_TRUE(p);
+  EXPECT_FALSE(p->status().log_created);
+  EXPECT_FALSE(std::filesystem::exists(spec.log_path));
+}
+
+TEST(SubprocessLog, ExistingFileIsAppendedTo) {
+  TempDir dir;
+  SubprocessSet set;
+  SpawnSpec spec = Sh(dir, "");
+  spec.argv = {"true"};
+  dir.Write("log", "earlier attempt\n");
+  auto p = RunTask(&set, spec);
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->status().log_created);  // there is a file at the path
+  EXPECT_EQ(p->status().log_bytes, 16);  // its size, earlier content included
+  EXPECT_EQ(ReadFile(spec.log_path), "earlier attempt\n");
+}
+
+TEST(SubprocessLog, FileAppearingWhileRunningIsReplaced) {
+  TempDir dir;
+  SubprocessSet set;
+  SpawnSpec spec = Sh(dir, "while [ ! -e go ]; do sleep 0.01; done; echo mine");
+  Subprocess* started = Start(&set, spec);
+  ASSERT_TRUE(started);
+  dir.Write("log", "someone else's\n");
+  dir.Write("go", "");
+  auto p = WaitFor(&set, started);
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->status().log_created);
+  EXPECT_EQ(ReadFile(spec.log_path), "mine\n");
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()),
+                          std::filesystem::directory_iterator()),
+            2) << "log and go, no scratch name left";
+}
+
+TEST(SubprocessLog, DirectoryAsLogPathIsCleanError) {
+  TempDir dir;
+  SubprocessSet set;
+  SpawnSpec spec = Sh(dir, "exit 0");
+  std::filesystem::create_directories(dir / "log");
+  std::string err;
+  EXPECT_EQ(set.Add(spec, &err), nullptr);
+  EXPECT_EQ(err, "cannot open log file '" + spec.log_path + "': Is a directory");
+}
+
+TEST(SubprocessLog, RelativeLogPathIsTheEnginesDirectory) {
+  TempDir dir, engine_dir;
+  char old_cwd[4096];
+  ASSERT_TRUE(getcwd(old_cwd, sizeof old_cwd));
+  ASSERT_EQ(chdir(engine_dir.path().c_str()), 0);
+  {
+    SubprocessSet set;
+    SpawnSpec spec = Sh(dir, "echo rel");  // runs in dir
+    spec.log_path = "rel.log";
+    auto p = RunTask(&set, spec);
+    ASSERT_TRUE(p);
+    EXPECT_TRUE(p->status().log_created);
+  }
+  EXPECT_EQ(chdir(old_cwd), 0);
+  EXPECT_EQ(ReadFile(engine_dir / "rel.log"), "rel\n");
+  EXPECT_FALSE(std::filesystem::exists(dir / "rel.log"));
+}
+
+TEST(SubprocessLog, DestructorKeepsOutputOfKilledTasks) {
+  TempDir dir;
+  SpawnSpec spec = Sh(dir, "echo bye; echo $$ > ready; sleep 30");
+  {
+    SubprocessSet set;
+    ASSERT_TRUE(Start(&set, spec));
+    ReadPid(dir / "ready");
+  }
+  EXPECT_EQ(ReadFile(spec.log_path), "bye\n");
+}
+
+TEST(SubprocessLog, NoDescriptorLeaks) {
+  TempDir dir;
+  SubprocessSet set;
+  const int before = OpenFds();
+  SpawnSpec spec = Sh(dir, "echo x");
+  for (int i = 0; i < 5; ++i) {
+    spec.log_path = dir / ("log" + std::to_string(i));
+    ASSERT_TRUE(RunTask(&set, spec));
+  }
+  spec.argv = {"true"};
+  spec.log_path = dir / "silent";
+  ASSERT_TRUE(RunTask(&set, spec));
+  spec.argv = {"/no/such/program"};
+  std::string err;
+  EXPECT_EQ(set.Add(spec, &err), nullptr);
+  spec.argv = {"sleep", "30"};
+  Subprocess* p = Start(&set, spec);
+  EXPECT_EQ(OpenFds(), before + 1) << "one per running child";
+  set.Cancel(p);
+  ASSERT_TRUE(WaitFor(&set, p));
+  EXPECT_EQ(OpenFds(), before);
 }
 
 TEST(Subprocess, ExitCodeRecorded) {
@@ -162,6 +433,8 @@ TEST(Subprocess, ProgramNotFoundIsCleanError) {
   EXPECT_EQ(set.Add(spec, &err), nullptr);
   EXPECT_EQ(err, "cannot run '/no/such/program': No such file or directory");
   EXPECT_EQ(set.running(), 0u);
+  EXPECT_FALSE(std::filesystem::exists(spec.log_path));
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 
   spec.argv = {};
   EXPECT_EQ(set.Add(spec, &err), nullptr);
@@ -224,6 +497,8 @@ TEST(Subprocess, StdoutAndStderrAppendedToLog) {
   ASSERT_TRUE(p);
   EXPECT_EQ(p->status().exit_code, 0);
   EXPECT_EQ(ReadFile(spec.log_path), "earlier attempt\nout\nerr\nout2\n");
+  EXPECT_TRUE(p->status().log_created);
+  EXPECT_EQ(p->status().log_bytes, 29);
 }
 
 TEST(Subprocess, EnvironmentIsExactlySpecEnvPlusToken) {
@@ -269,7 +544,8 @@ TEST(Subprocess, StdinIsDevNull) {
   auto p = RunTask(&set, spec);
   ASSERT_TRUE(p);
   EXPECT_EQ(p->status().exit_code, 0);
-  EXPECT_EQ(ReadFile(spec.log_path), "");
+  EXPECT_EQ(p->status().log_bytes, 0);
+  EXPECT_FALSE(std::filesystem::exists(spec.log_path));
 }
 
 TEST(Subprocess, ChildGetsDefaultSignalMask) {
@@ -363,6 +639,8 @@ TEST(Subprocess, HundredMegabytesGoToLogNotToEngine) {
   struct rusage after;
   getrusage(RUSAGE_SELF, &after);
   EXPECT_EQ(std::filesystem::file_size(dir / "log"), 104857600u);
+  EXPECT_TRUE(p->status().log_created);
+  EXPECT_EQ(p->status().log_bytes, 104857600);
   EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 20 * 1024);  // KiB; output never read
 }
 
@@ -609,7 +887,8 @@ TEST(Subprocess, DestructorRestoresSignalState) {
 }
 
 // Not a test: the spawn+reap cost per task. Run with --gtest_also_run_disabled_tests.
-TEST(SubprocessBench, DISABLED_SpawnTwoThousandTrueTwoAtATime) {
+// The log directory is under $TMPDIR; each task gets its own log path, as in the engine.
+void SpawnTwoThousandTrue(const char* label) {
   TempDir dir;
   SubprocessSet set;
   SpawnSpec spec = Sh(dir, "");
@@ -621,6 +900,7 @@ TEST(SubprocessBench, DISABLED_SpawnTwoThousandTrueTwoAtATime) {
   const int64_t t0 = MonotonicNowMs();
   while (finished < kTotal) {
     while (started < kTotal && set.running() < kParallel) {
+      spec.log_path = dir / ("t" + std::to_string(started) + ".log");
       ASSERT_TRUE(Start(&set, spec));
       ++started;
     }
@@ -633,10 +913,19 @@ TEST(SubprocessBench, DISABLED_SpawnTwoThousandTrueTwoAtATime) {
   getrusage(RUSAGE_SELF, &r1);
   auto us = [](const timeval& tv) { return tv.tv_sec * 1000000.0 + tv.tv_usec; };
   double engine_us = us(r1.ru_utime) - us(r0.ru_utime) + us(r1.ru_stime) - us(r0.ru_stime);
-  printf("%d x /bin/true, %d at a time: %lld ms wall, %.3f ms per task; engine CPU %.1f us "
-         "per task\n",
-         kTotal, kParallel, static_cast<long long>(ms), static_cast<double>(ms) / kTotal,
-         engine_us / kTotal);
+  printf("%s: %d x /bin/true, %d at a time: %lld ms wall, %.3f ms per task; engine CPU "
+         "%.1f us per task\n",
+         label, kTotal, kParallel, static_cast<long long>(ms),
+         static_cast<double>(ms) / kTotal, engine_us / kTotal);
+}
+
+TEST(SubprocessBench, DISABLED_SpawnTwoThousandTrueTwoAtATime) {
+  SpawnTwoThousandTrue("lazy logs");
+}
+
+TEST(SubprocessBench, DISABLED_SpawnTwoThousandTrueTwoAtATimeEagerLogs) {
+  ScopedEagerLogs eager;
+  SpawnTwoThousandTrue("eager logs");
 }
 
 }  // namespace
