@@ -119,7 +119,6 @@ CREATE TABLE task_attempts (
   UNIQUE (task_instance_id, attempt_no),
   CHECK (cache_source_attempt_id IS NULL OR state = 'cached')
 ) STRICT;
-CREATE INDEX ix_ta_running ON task_attempts(host, pid) WHERE state = 'running';
 CREATE INDEX ix_ta_cache_source ON task_attempts(cache_source_attempt_id)
   WHERE cache_source_attempt_id IS NOT NULL;
 
@@ -168,7 +167,6 @@ CREATE TABLE state_transitions (
   reason      TEXT
 ) STRICT;
 CREATE INDEX ix_st_run ON state_transitions(dag_run_id, id);
-CREATE INDEX ix_st_entity ON state_transitions(entity, entity_id, id);
 CREATE TRIGGER trg_st_append_only BEFORE UPDATE ON state_transitions
 BEGIN SELECT RAISE(ABORT, 'state_transitions is append-only'); END;
 
