@@ -19,7 +19,7 @@ cmake -S . -B build-clang -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TY
 cmake --build build-clang -j "$jobs"
 
 echo "== tests: clang build (unit) =="
-ctest --test-dir build-clang -L unit -j "$jobs" --timeout 300 | grep -E "tests passed|Failed|FAILED"
+ctest --test-dir build-clang -L unit -j "$jobs" --timeout 300 | grep -E "^[0-9]+% tests passed|\(Failed\)|\(Timeout\)|\(Subprocess aborted\)"
 echo "== tests: ASan+UBSan build =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 300
