@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -84,6 +85,22 @@ int OpenForRead(const Globals& g, std::unique_ptr<Store>* store) {
     return kExitBadInput;
   }
   return OpenForWrite(g, store);
+}
+
+// Opens the database and finds |run_id| (or a unique prefix); prints why not otherwise.
+int OpenRun(const Globals& g, const std::string& run_id, std::unique_ptr<Store>* store,
+            std::optional<RunRecord>* run) {
+  if (int rc = OpenForRead(g, store); rc != kExitOk) return rc;
+  auto found = (*store)->FindRun(run_id);
+  if (!found.ok()) {
+    std::fprintf(stderr, "error: %s\n", found.status().message().c_str());
+    return found.status().code() == Status::Code::kNotFound ||
+                   found.status().code() == Status::Code::kInvalidArgument
+               ? kExitBadInput
+               : kExitInfra;
+  }
+  *run = std::move(*found);
+  return kExitOk;
 }
 
 std::string UserName() {
@@ -318,12 +335,8 @@ int CmdRuns(const Globals& g, const std::string& dag, const std::string& state, 
 
 int CmdShow(const Globals& g, const std::string& run_id, bool json) {
   std::unique_ptr<Store> store;
-  if (int rc = OpenForRead(g, &store); rc != kExitOk) return rc;
-  auto run = store->FindRun(run_id);
-  if (!run.ok()) {
-    std::fprintf(stderr, "error: %s\n", run.status().message().c_str());
-    return kExitBadInput;
-  }
+  std::optional<RunRecord> run;
+  if (int rc = OpenRun(g, run_id, &store, &run); rc != kExitOk) return rc;
   auto tis = store->ListTaskInstances(run->id);
   auto attempts = store->ListAttempts(run->id);
   if (!tis.ok() || !attempts.ok()) {
@@ -394,12 +407,8 @@ int CmdShow(const Globals& g, const std::string& run_id, bool json) {
 
 int CmdLogs(const Globals& g, const std::string& run_id, const std::string& task, int attempt) {
   std::unique_ptr<Store> store;
-  if (int rc = OpenForRead(g, &store); rc != kExitOk) return rc;
-  auto run = store->FindRun(run_id);
-  if (!run.ok()) {
-    std::fprintf(stderr, "error: %s\n", run.status().message().c_str());
-    return kExitBadInput;
-  }
+  std::optional<RunRecord> run;
+  if (int rc = OpenRun(g, run_id, &store, &run); rc != kExitOk) return rc;
   auto attempts = store->ListAttempts(run->id);
   if (!attempts.ok()) return kExitInfra;
   const AttemptRecord* pick = nullptr;
@@ -447,12 +456,8 @@ int CmdLogs(const Globals& g, const std::string& run_id, const std::string& task
 
 int CmdResume(const Globals& g, const std::string& run_id, int jobs, bool json) {
   std::unique_ptr<Store> store;
-  if (int rc = OpenForRead(g, &store); rc != kExitOk) return rc;
-  auto run = store->FindRun(run_id);
-  if (!run.ok()) {
-    std::fprintf(stderr, "error: %s\n", run.status().message().c_str());
-    return kExitBadInput;
-  }
+  std::optional<RunRecord> run;
+  if (int rc = OpenRun(g, run_id, &store, &run); rc != kExitOk) return rc;
   if (run->state == "success") {
     std::printf("run %s already succeeded; nothing to resume\n", run->run_id.c_str());
     return kExitOk;

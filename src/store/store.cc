@@ -211,6 +211,8 @@ class SqliteStore final : public Store {
   Result<std::vector<TransitionRecord>> ListTransitions(int64_t run_pk) override;
 
   Status MarkRunLost(int64_t run_pk, int64_t at_ms, const std::string& reason) override;
+  /// Running attempts -> lost, running/retrying instances -> failed, with |reason|.
+  Status CloseRunningWork(int64_t run_pk, int64_t at_ms, std::string_view reason);
   Status ReopenRun(int64_t run_pk, int64_t at_ms, int64_t owner_pid,
                    const std::string& owner_host) override;
 
@@ -980,6 +982,29 @@ Result<std::string> SqliteStore::RunState(int64_t run_pk) {
   return Error(rc, "reading run state");
 }
 
+Status SqliteStore::CloseRunningWork(int64_t run_pk, int64_t at_ms, std::string_view reason) {
+  Stmt attempts;
+  if (Status s = Prepare("UPDATE task_attempts SET state = 'lost', ended_at_ms = ?2, "
+                         "error = ?3 WHERE state = 'running' AND task_instance_id IN "
+                         "(SELECT id FROM task_instances WHERE dag_run_id = ?1)",
+                         &attempts);
+      !s.ok()) {
+    return s;
+  }
+  attempts.Bind(1, run_pk).Bind(2, at_ms).BindTextOrNull(3, reason);
+  if (Status s = Done(attempts, "marking running attempts lost"); !s.ok()) return s;
+  Stmt tasks;
+  if (Status s = Prepare("UPDATE task_instances SET state = 'failed', reason = ?3, "
+                         "state_changed_at_ms = ?2, ended_at_ms = ?2 "
+                         "WHERE dag_run_id = ?1 AND state IN ('running','up_for_retry')",
+                         &tasks);
+      !s.ok()) {
+    return s;
+  }
+  tasks.Bind(1, run_pk).Bind(2, at_ms).BindTextOrNull(3, reason);
+  return Done(tasks, "failing unfinished tasks");
+}
+
 Status SqliteStore::MarkRunLost(int64_t run_pk, int64_t at_ms, const std::string& reason) {
   return Atomically(true, [&]() -> Status {
     Result<std::string> state = RunState(run_pk);
@@ -988,26 +1013,7 @@ Status SqliteStore::MarkRunLost(int64_t run_pk, int64_t at_ms, const std::string
       return Status::FailedPrecondition("run " + std::to_string(run_pk) + " is " + *state +
                                         "; only a running run can be marked lost");
     }
-    Stmt attempts;
-    if (Status s = Prepare("UPDATE task_attempts SET state = 'lost', ended_at_ms = ?2, "
-                           "error = ?3 WHERE state = 'running' AND task_instance_id IN "
-                           "(SELECT id FROM task_instances WHERE dag_run_id = ?1)",
-                           &attempts);
-        !s.ok()) {
-      return s;
-    }
-    attempts.Bind(1, run_pk).Bind(2, at_ms).BindTextOrNull(3, reason);
-    if (Status s = Done(attempts, "marking attempts lost"); !s.ok()) return s;
-    Stmt tasks;
-    if (Status s = Prepare("UPDATE task_instances SET state = 'failed', reason = ?3, "
-                           "state_changed_at_ms = ?2, ended_at_ms = ?2 "
-                           "WHERE dag_run_id = ?1 AND state IN ('running','up_for_retry')",
-                           &tasks);
-        !s.ok()) {
-      return s;
-    }
-    tasks.Bind(1, run_pk).Bind(2, at_ms).BindTextOrNull(3, reason);
-    if (Status s = Done(tasks, "failing lost tasks"); !s.ok()) return s;
+    if (Status s = CloseRunningWork(run_pk, at_ms, reason); !s.ok()) return s;
     Stmt run;
     if (Status s = Prepare("UPDATE dag_runs SET state = 'lost', reason = ?3, "
                            "state_changed_at_ms = ?2, ended_at_ms = ?2 WHERE id = ?1",
@@ -1031,27 +1037,10 @@ Status SqliteStore::ReopenRun(int64_t run_pk, int64_t at_ms, int64_t owner_pid,
     }
     // Leftovers of an orchestrator that died after ending the run but before ending its
     // tasks: close them the way MarkRunLost would, so the state machine holds.
-    static constexpr std::string_view kOrphaned = "orphaned: run ended while it was running";
-    Stmt attempts;
-    if (Status s = Prepare("UPDATE task_attempts SET state = 'lost', ended_at_ms = ?2, "
-                           "error = ?3 WHERE state = 'running' AND task_instance_id IN "
-                           "(SELECT id FROM task_instances WHERE dag_run_id = ?1)",
-                           &attempts);
+    if (Status s = CloseRunningWork(run_pk, at_ms, "orphaned: run ended while it was running");
         !s.ok()) {
       return s;
     }
-    attempts.Bind(1, run_pk).Bind(2, at_ms).Bind(3, kOrphaned);
-    if (Status s = Done(attempts, "closing orphaned attempts"); !s.ok()) return s;
-    Stmt orphans;
-    if (Status s = Prepare("UPDATE task_instances SET state = 'failed', reason = ?3, "
-                           "state_changed_at_ms = ?2, ended_at_ms = ?2 "
-                           "WHERE dag_run_id = ?1 AND state IN ('running','up_for_retry')",
-                           &orphans);
-        !s.ok()) {
-      return s;
-    }
-    orphans.Bind(1, run_pk).Bind(2, at_ms).Bind(3, kOrphaned);
-    if (Status s = Done(orphans, "closing orphaned tasks"); !s.ok()) return s;
 
     // The transition rows keep the reason "resumed"; the rows themselves are then
     // cleared (a pending task has no reason, a running run has not ended).
