@@ -38,6 +38,39 @@ struct ParamValue {
 };
 const char* ParamTypeName(ParamValue::Type t);  // "string", "integer", "number", "boolean"
 
+/// What an artifact is, for lineage and retention. Outputs default to kDataset.
+enum class ArtifactKind : uint8_t { kDataset, kModel, kMetrics, kReport, kCode, kOther };
+const char* ArtifactKindName(ArtifactKind k);  ///< "dataset", "model", ...
+bool ParseArtifactKind(std::string_view s, ArtifactKind* out);
+
+/// `outputs: {raw: data/raw.csv}` or `outputs: {model: {path: data/model.json, kind: model}}`.
+struct OutputDecl {
+  std::string name;  ///< identifier; referenced as {{ outputs.NAME }} and TASK.NAME
+  std::string path;  ///< template, relative to the task's working directory (or absolute)
+  ArtifactKind kind = ArtifactKind::kDataset;
+  int line = 0, col = 0;
+};
+
+/// `inputs: {raw: ingest.raw}` (an upstream task's output; implies depends_on) or
+/// `inputs: {ref: {path: data/reference.csv}}` (a file from outside the DAG).
+struct InputDecl {
+  std::string name;    ///< identifier; referenced as {{ inputs.NAME }}
+  std::string task;    ///< producing task id, "" for an external file
+  std::string output;  ///< output name in |task|
+  std::string path;    ///< template; for external inputs only
+  int line = 0, col = 0;
+};
+
+/// `promote: {model: churn, alias: production, artifact: train.model}`: when the task
+/// succeeds, the named artifact of this run becomes MODEL@ALIAS.
+struct PromoteDecl {
+  std::string model;   ///< identifier
+  std::string alias;   ///< identifier
+  std::string task;    ///< task whose output is promoted (this task or an upstream one)
+  std::string output;  ///< output name of |task|
+  int line = 0, col = 0;
+};
+
 struct Task {
   std::string id;
   int line = 0, col = 0;  ///< position of the task's key in the file
@@ -68,8 +101,20 @@ struct Task {
   bool priority_set = false;  ///< true if |priority| came from the file; else it is the
                               ///< length of the longest path from this task to a sink
 
-  /// Param names this task's templates reference (sorted); the cache key uses them later.
+  /// Param names this task's templates (and its `when:`) reference, sorted; part of the
+  /// cache key.
   std::vector<std::string> params_used;
+
+  // --- artifacts, caching and gates (docs/lineage.md, docs/caching.md) ---------------
+  std::vector<OutputDecl> outputs;  ///< in file order
+  std::vector<InputDecl> inputs;    ///< in file order; upstream ones are in |upstream| too
+  std::vector<std::string> code;    ///< extra code files (paths relative to the start dir)
+  bool cache = true;                ///< `cache: false` never reuses a previous result
+  std::string metrics_file;         ///< template; a declared metrics JSON file, "" = none
+  std::string when;                 ///< boolean expression (dag/expr.h), "" = always
+  int when_line = 0, when_col = 0;  ///< position of the expression, for runtime errors
+  bool has_promote = false;
+  PromoteDecl promote;
 };
 
 struct Dag {
