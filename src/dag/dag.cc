@@ -44,6 +44,36 @@ const char* ParamTypeName(ParamValue::Type t) {
   return "string";
 }
 
+namespace {
+constexpr std::pair<std::string_view, ArtifactKind> kArtifactKinds[] = {
+    {"dataset", ArtifactKind::kDataset}, {"model", ArtifactKind::kModel},
+    {"metrics", ArtifactKind::kMetrics}, {"report", ArtifactKind::kReport},
+    {"code", ArtifactKind::kCode},       {"other", ArtifactKind::kOther},
+};
+}  // namespace
+
+const char* ArtifactKindName(ArtifactKind k) {
+  switch (k) {
+    case ArtifactKind::kDataset: return "dataset";
+    case ArtifactKind::kModel: return "model";
+    case ArtifactKind::kMetrics: return "metrics";
+    case ArtifactKind::kReport: return "report";
+    case ArtifactKind::kCode: return "code";
+    case ArtifactKind::kOther: return "other";
+  }
+  return "dataset";
+}
+
+bool ParseArtifactKind(std::string_view s, ArtifactKind* out) {
+  for (const auto& [name, kind] : kArtifactKinds) {
+    if (s == name) {
+      *out = kind;
+      return true;
+    }
+  }
+  return false;
+}
+
 std::vector<std::vector<int>> FindCycles(const std::vector<std::vector<int>>& out) {
   const int n = static_cast<int>(out.size());
   // Tarjan's algorithm with an explicit call stack.

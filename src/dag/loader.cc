@@ -16,6 +16,7 @@
 
 #include "core/duration.h"
 #include "core/strings.h"
+#include "dag/expr.h"
 #include "dag/graph.h"
 #include "dag/template.h"
 #include "dag/yaml_doc.h"
@@ -35,13 +36,19 @@ const std::vector<std::string>& TaskKeys() {
   static const std::vector<std::string> k = {
       "command", "argv",         "depends_on", "retries", "retry_delay", "max_retry_delay",
       "timeout", "kill_grace",   "trigger_rule", "env",   "workdir",     "pool",
-      "priority", "description"};
+      "priority", "description", "outputs",     "inputs", "code",        "metrics",
+      "cache",    "when",        "promote"};
   return k;
 }
 const std::vector<std::string>& DefaultKeys() {
   static const std::vector<std::string> k = {"retries",    "retry_delay",  "max_retry_delay",
                                              "timeout",    "kill_grace",   "trigger_rule",
-                                             "pool"};
+                                             "pool",       "cache"};
+  return k;
+}
+const std::vector<std::string>& ArtifactKindNames() {
+  static const std::vector<std::string> k = {"dataset", "model", "metrics",
+                                             "report",  "code",  "other"};
   return k;
 }
 const std::vector<std::string>& TriggerRuleNames() {
@@ -161,6 +168,7 @@ struct Settings {
   std::optional<TriggerRule> trigger_rule;
   std::optional<std::string> pool;
   int pool_node = -1;
+  std::optional<bool> cache;
 };
 
 // What the loader remembers about a task beyond the model, for later checks.
@@ -172,7 +180,37 @@ struct TaskExtra {
   int command_node = -1, workdir_node = -1;
   std::vector<int> argv_nodes;
   std::optional<std::string> description;
+  std::vector<int> dep_targets;       // resolved task index per dep_nodes entry, -1 if none
+  std::vector<int> output_path_nodes;  // one per task.outputs entry
+  std::vector<int> input_nodes;        // one per task.inputs entry: TASK.OUTPUT or path value
+  int metrics_node = -1, when_node = -1, promote_node = -1, artifact_node = -1;
+  std::optional<Expression> when;      // parsed; set only if the syntax is valid
 };
+
+// "TASK.OUTPUT" -> (TASK, OUTPUT), split at the last '.' (task ids may hold dots, output
+// names never do). False if there is no '.' or either side is empty.
+bool SplitArtifact(std::string_view s, std::string* task, std::string* output) {
+  const size_t dot = s.rfind('.');
+  if (dot == std::string_view::npos || dot == 0 || dot + 1 == s.size()) return false;
+  *task = std::string(s.substr(0, dot));
+  *output = std::string(s.substr(dot + 1));
+  return true;
+}
+
+// The key under which two literal output paths are the same file: leading "./" and
+// trailing "/" dropped; relative paths are qualified by the task's workdir text.
+std::string OutputPathKey(std::string_view path, const std::string& workdir) {
+  while (path.size() > 2 && path.substr(0, 2) == "./") {
+    path.remove_prefix(2);
+    while (!path.empty() && path[0] == '/') path.remove_prefix(1);
+  }
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  if (!path.empty() && path[0] == '/') return std::string(path);
+  std::string key = workdir;
+  key += '\0';
+  key += path;
+  return key;
+}
 
 // Field descriptions ("'retries' in task 'train'") are only needed for messages, so
 // callers may pass a lambda that builds one on the error path instead of a string.
@@ -302,6 +340,35 @@ class Loader {
   }
 
   template <typename WhatFn>
+  bool GetBool(int node, WhatFn what, bool* out) {
+    int r = doc_->Resolve(node);
+    const YamlNode& n = doc_->node(r);
+    if (n.kind == Kind::kNull) {
+      Error(node, Describe(what) + " has no value; expected true or false");
+      return false;
+    }
+    if (n.kind != Kind::kScalar) {
+      Error(node, Describe(what) + " must be true or false, got " + Got(node));
+      return false;
+    }
+    std::string_view t = doc_->Text(r);
+    if (n.plain && (t == "true" || t == "false")) {
+      *out = t == "true";
+      return true;
+    }
+    if (!n.plain) {
+      Error(node, Describe(what) + " must be true or false, got the quoted string " + Quoted(t) +
+                      (t == "true" || t == "false" ? " (remove the quotes)" : ""));
+    } else if (IsAmbiguousBool(t)) {
+      Error(node, Describe(what) + " must be true or false, got the ambiguous YAML 1.1 boolean " +
+                      Quoted(t));
+    } else {
+      Error(node, Describe(what) + " must be true or false, got " + Quoted(t));
+    }
+    return false;
+  }
+
+  template <typename WhatFn>
   bool GetDuration(int node, WhatFn what, bool allow_zero, int64_t* out) {
     int r = doc_->Resolve(node);
     Kind k = doc_->node(r).kind;
@@ -368,6 +435,9 @@ class Loader {
           Error(value, msg);
         }
       }
+    } else if (key == "cache") {
+      bool b;
+      if (GetBool(value, what, &b)) s->cache = b;
     } else if (key == "pool") {
       std::string name;
       if (GetString(value, what, &name, false)) {
@@ -399,29 +469,58 @@ class Loader {
   template <typename WhatFn>
   void CheckTemplateAt(int node, const std::string& value, WhatFn what,
                        const std::map<std::string, ParamValue>& params,
-                       std::vector<std::string>* used) {
+                       std::vector<std::string>* used, const TemplateScope& scope = {}) {
     std::string err;
     size_t off = 0;
-    if (CheckTemplate(value, params, used, &err, &off)) return;
+    if (CheckTemplate(value, params, scope, used, &err, &off)) return;
+    ErrorInside(node, value, off, Describe(what) + ": " + err);
+  }
+
+  // Column of byte |off| of |value| (the text of scalar |node|) when the source holds the
+  // value verbatim (single-line plain or simply quoted); else the node's column.
+  int ColumnAt(int node, std::string_view value, size_t off) const {
     const YamlNode& n = doc_->node(doc_->Resolve(node));
     const YamlNode& at = doc_->node(node);
-    int col = at.col;
     if (n.kind == Kind::kScalar && &n == &at) {
       size_t o = n.offset;
-      if (text_.substr(o, value.size()) == value && value.find('\n') == std::string::npos) {
-        col = n.col + static_cast<int>(off);
-      } else if (o < text_.size() && (text_[o] == '"' || text_[o] == '\'') &&
-                 text_.substr(o + 1, value.size()) == value) {
-        col = n.col + 1 + static_cast<int>(off);
+      if (text_.substr(o, value.size()) == value && value.find('\n') == std::string_view::npos) {
+        return n.col + static_cast<int>(off);
+      }
+      if (o < text_.size() && (text_[o] == '"' || text_[o] == '\'') &&
+          text_.substr(o + 1, value.size()) == value) {
+        return n.col + 1 + static_cast<int>(off);
       }
     }
-    ErrorAt(at.line, col, Describe(what) + ": " + err);
+    return at.col;
+  }
+
+  void ErrorInside(int node, std::string_view value, size_t off, std::string message) {
+    ErrorAt(doc_->node(node).line, ColumnAt(node, value, off), std::move(message));
   }
 
   void ParseParams(int node, Dag* dag);
   void ParseEnv(int node, const std::string& where, std::vector<std::pair<std::string, std::string>>* env,
                 std::vector<int>* value_nodes);
   void ParseTask(int key, int value, Task* task, TaskExtra* extra);
+  void ParseOutputs(int node, const std::string& where, Task* task, TaskExtra* extra);
+  void ParseInputs(int node, const std::string& where, Task* task, TaskExtra* extra);
+  void ParsePromote(int node, const std::string& where, Task* task, TaskExtra* extra);
+  void CheckWhen(size_t t, const std::vector<std::string>& promoted, Dag* dag);
+  // "task 'x' declares no output 'y'; did you mean 'z'?" and the like.
+  static std::string OutputMissing(const Task& producer, const std::string& output);
+
+  // A deferred check that task |t| is a transitive upstream of task |x| (Resolve runs them
+  // once the graph is complete); |message| is reported at |line|:|col| if it is not.
+  struct UpstreamQuery {
+    int x = 0, t = 0;
+    int line = 0, col = 0;
+    std::string message;
+  };
+  void RunUpstreamQueries(const Dag& dag, const std::vector<std::vector<int>>& downstream);
+  std::vector<UpstreamQuery> queries_;
+  // Did-you-mean over task ids, built on first use.
+  std::string TaskDidYouMean(const std::string& id, const Dag& dag);
+  std::vector<std::string> task_ids_;
   void Resolve(const LoadOptions& options, Dag* dag);
   std::string Canonical(const Dag& dag) const;
 
@@ -583,6 +682,49 @@ void Loader::ParseTask(int key, int value, Task* task, TaskExtra* extra) {
         task->description = d;
         extra->description = std::move(d);
       }
+    } else if (name == "outputs") {
+      if (doc_->KindOf(v) != Kind::kNull) ParseOutputs(v, where, task, extra);
+    } else if (name == "inputs") {
+      if (doc_->KindOf(v) != Kind::kNull) ParseInputs(v, where, task, extra);
+    } else if (name == "code") {
+      int r = doc_->Resolve(v);
+      Kind kind = doc_->node(r).kind;
+      auto add = [&](const std::string& s) {  // duplicates dropped, like depends_on
+        if (std::find(task->code.begin(), task->code.end(), s) == task->code.end())
+          task->code.push_back(s);
+      };
+      if (kind == Kind::kScalar) {
+        std::string s;
+        if (GetString(v, what, &s, false)) add(s);
+      } else if (kind == Kind::kSeq) {
+        for (size_t j = 0; j < doc_->node(r).size; ++j) {
+          int item = doc_->Item(r, j);
+          std::string s;
+          if (GetString(item, [&] { return "item " + std::to_string(j + 1) + " of " + what(); }, &s,
+                        false))
+            add(s);
+        }
+      } else if (kind != Kind::kNull) {
+        Error(v, what() + " must be a list of paths, got " + Got(v));
+      }
+    } else if (name == "metrics") {
+      if (GetString(v, what, &task->metrics_file, false)) extra->metrics_node = v;
+    } else if (name == "when") {
+      if (GetString(v, what, &task->when, false)) {
+        extra->when_node = v;
+        task->when_line = doc_->node(v).line;
+        task->when_col = ColumnAt(v, task->when, 0);
+        Expression e;
+        std::string err;
+        size_t off = 0;
+        if (Expression::Parse(task->when, &e, &err, &off)) {
+          extra->when = std::move(e);
+        } else {
+          ErrorInside(v, task->when, off, what() + ": " + err);
+        }
+      }
+    } else if (name == "promote") {
+      ParsePromote(v, where, task, extra);
     } else {
       UnknownKey(k, where, TaskKeys());
     }
@@ -600,6 +742,191 @@ void Loader::ParseTask(int key, int value, Task* task, TaskExtra* extra) {
       if (doc_->Text(doc_->Key(m, i)) == "command") had_command_key = true;
     if (!had_command_key) Error(key, "task '" + task->id + "' needs 'command' or 'argv'");
   }
+}
+
+void Loader::ParseOutputs(int node, const std::string& where, Task* task, TaskExtra* extra) {
+  if (!ExpectMap(node, [&] { return "'outputs' " + where; })) return;
+  static const std::vector<std::string> kKeys = {"path", "kind"};
+  int m = doc_->Resolve(node);
+  for (size_t i = 0; i < doc_->node(m).size; ++i) {
+    int k = doc_->Key(m, i), v = doc_->Value(m, i);
+    OutputDecl out;
+    out.name = std::string(doc_->Text(k));
+    out.line = doc_->node(k).line;
+    out.col = doc_->node(k).col;
+    if (!IsValidIdentifier(out.name)) {
+      Error(k, "invalid output name " + Quoted(out.name) + " " + where +
+                   ": use letters, digits and '_', not starting with a digit");
+      continue;
+    }
+    auto what = [&] { return "output '" + out.name + "' " + where; };
+    int path_node = -1;
+    int r = doc_->Resolve(v);
+    Kind kind = doc_->node(r).kind;
+    if (kind == Kind::kNull) {  // reported at the key: a null's position is the next token's
+      Error(k, what() + " has no value; expected a path");
+      continue;
+    } else if (kind == Kind::kScalar) {
+      if (!GetString(v, what, &out.path, false)) continue;
+      path_node = v;
+    } else if (kind == Kind::kMap) {
+      bool ok = true;
+      for (size_t j = 0; j < doc_->node(r).size; ++j) {
+        int k2 = doc_->Key(r, j), v2 = doc_->Value(r, j);
+        std::string_view key = doc_->Text(k2);
+        if (key == "path") {
+          if (GetString(v2, [&] { return "'path' of " + what(); }, &out.path, false)) {
+            path_node = v2;
+          } else {
+            ok = false;
+          }
+        } else if (key == "kind") {
+          std::string kind_name;
+          if (!GetString(v2, [&] { return "'kind' of " + what(); }, &kind_name)) {
+            ok = false;
+          } else if (!ParseArtifactKind(kind_name, &out.kind)) {
+            std::string msg = "'kind' of " + what() + ": unknown artifact kind " + Quoted(kind_name) +
+                              DidYouMean(kind_name, ArtifactKindNames());
+            if (msg.find("did you mean") == std::string::npos)
+              msg += " (one of: " + Join(ArtifactKindNames(), ", ") + ")";
+            Error(v2, msg);
+            ok = false;
+          }
+        } else {
+          UnknownKey(k2, "in " + what(), kKeys);
+          ok = false;
+        }
+      }
+      if (path_node < 0) {
+        if (ok) Error(v, what() + " is missing 'path'");
+        continue;
+      }
+      if (!ok) continue;
+    } else {
+      Error(v, what() + " must be a path or a map with 'path' and 'kind', got " + Got(v));
+      continue;
+    }
+    task->outputs.push_back(std::move(out));
+    extra->output_path_nodes.push_back(path_node);
+  }
+}
+
+void Loader::ParseInputs(int node, const std::string& where, Task* task, TaskExtra* extra) {
+  if (!ExpectMap(node, [&] { return "'inputs' " + where; })) return;
+  static const std::vector<std::string> kKeys = {"path"};
+  int m = doc_->Resolve(node);
+  for (size_t i = 0; i < doc_->node(m).size; ++i) {
+    int k = doc_->Key(m, i), v = doc_->Value(m, i);
+    InputDecl in;
+    in.name = std::string(doc_->Text(k));
+    in.line = doc_->node(k).line;
+    in.col = doc_->node(k).col;
+    if (!IsValidIdentifier(in.name)) {
+      Error(k, "invalid input name " + Quoted(in.name) + " " + where +
+                   ": use letters, digits and '_', not starting with a digit");
+      continue;
+    }
+    auto what = [&] { return "input '" + in.name + "' " + where; };
+    int value_node = -1;
+    int r = doc_->Resolve(v);
+    Kind kind = doc_->node(r).kind;
+    if (kind == Kind::kNull) {
+      Error(k, what() + " has no value; expected TASK.OUTPUT or {path: FILE}");
+      continue;
+    } else if (kind == Kind::kScalar) {
+      std::string ref(doc_->Text(r));
+      if (!SplitArtifact(ref, &in.task, &in.output)) {
+        Error(v, what() + " must be TASK.OUTPUT (an output of an upstream task) or {path: FILE} "
+                          "(a file from outside the DAG), got " + Quoted(ref));
+        continue;
+      }
+      value_node = v;
+    } else if (kind == Kind::kMap) {
+      bool ok = true;
+      for (size_t j = 0; j < doc_->node(r).size; ++j) {
+        int k2 = doc_->Key(r, j), v2 = doc_->Value(r, j);
+        if (doc_->Text(k2) == "path") {
+          if (GetString(v2, [&] { return "'path' of " + what(); }, &in.path, false)) {
+            value_node = v2;
+          } else {
+            ok = false;
+          }
+        } else {
+          UnknownKey(k2, "in " + what(), kKeys);
+          ok = false;
+        }
+      }
+      if (value_node < 0) {
+        if (ok) Error(v, what() + " is missing 'path'");
+        continue;
+      }
+      if (!ok) continue;
+    } else {
+      Error(v, what() + " must be TASK.OUTPUT or {path: FILE}, got " + Got(v));
+      continue;
+    }
+    task->inputs.push_back(std::move(in));
+    extra->input_nodes.push_back(value_node);
+  }
+}
+
+void Loader::ParsePromote(int node, const std::string& where, Task* task, TaskExtra* extra) {
+  if (!ExpectMap(node, [&] { return "'promote' " + where; })) return;
+  static const std::vector<std::string> kKeys = {"model", "alias", "artifact"};
+  int m = doc_->Resolve(node);
+  PromoteDecl p;
+  p.line = doc_->node(node).line;
+  p.col = doc_->node(node).col;
+  // Keys seen, whatever their value: a bad value is reported by itself, not as missing.
+  bool ok = true, has_model = false, has_alias = false, has_artifact = false;
+  for (size_t i = 0; i < doc_->node(m).size; ++i) {
+    int k = doc_->Key(m, i), v = doc_->Value(m, i);
+    std::string_view key = doc_->Text(k);
+    auto what = [&] { return "'" + std::string(key) + "' of 'promote' " + where; };
+    if (key == "model" || key == "alias") {
+      std::string* out = key == "model" ? &p.model : &p.alias;
+      (key == "model" ? has_model : has_alias) = true;
+      if (!GetString(v, what, out, false)) {
+        ok = false;
+      } else if (!IsValidIdentifier(*out)) {
+        Error(v, what() + " must be an identifier (letters, digits and '_', not starting with a "
+                          "digit), got " + Quoted(*out));
+        ok = false;
+      } else if (key == "alias" && (*out == "params" || *out == "metrics" || *out == "models")) {
+        Error(v, what() + ": " + Quoted(*out) +
+                     " is reserved in 'when' expressions; choose another alias");
+        ok = false;
+      }
+    } else if (key == "artifact") {
+      has_artifact = true;
+      std::string artifact;
+      if (!GetString(v, what, &artifact, false)) {
+        ok = false;
+      } else if (!SplitArtifact(artifact, &p.task, &p.output)) {
+        Error(v, what() + " must be TASK.OUTPUT (an output of this task or an upstream one), "
+                          "got " + Quoted(artifact));
+        ok = false;
+      } else {
+        extra->artifact_node = v;
+      }
+    } else {
+      UnknownKey(k, "in 'promote' " + where, kKeys);
+      ok = false;
+    }
+  }
+  std::vector<std::string> missing;
+  if (!has_model) missing.push_back("'model'");
+  if (!has_alias) missing.push_back("'alias'");
+  if (!has_artifact) missing.push_back("'artifact'");
+  if (!missing.empty()) {
+    Error(node, "'promote' " + where + " is missing " + Join(missing, ", ") +
+                    " (expected {model: NAME, alias: NAME, artifact: TASK.OUTPUT})");
+    ok = false;
+  }
+  if (!ok) return;
+  task->has_promote = true;
+  task->promote = std::move(p);
+  extra->promote_node = node;
 }
 
 bool Loader::Run(const YamlDoc& doc, const LoadOptions& options, Dag* dag) {
@@ -730,17 +1057,180 @@ bool Loader::Run(const YamlDoc& doc, const LoadOptions& options, Dag* dag) {
   return error_count_ == 0;
 }
 
+std::string Loader::TaskDidYouMean(const std::string& id, const Dag& dag) {
+  if (task_ids_.empty()) {
+    task_ids_.reserve(dag.tasks.size());
+    for (const Task& other : dag.tasks) task_ids_.push_back(other.id);
+  }
+  return DidYouMean(id, task_ids_);
+}
+
+std::string Loader::OutputMissing(const Task& producer, const std::string& output) {
+  if (producer.outputs.empty()) {
+    return "task '" + producer.id + "' declares no outputs (add 'outputs:' to it)";
+  }
+  std::vector<std::string> names;
+  names.reserve(producer.outputs.size());
+  for (const OutputDecl& o : producer.outputs) names.push_back(o.name);
+  std::string msg = "task '" + producer.id + "' declares no output '" + output + "'";
+  std::string guess = SpellCheck(output, names);
+  if (!guess.empty()) return msg + "; did you mean '" + guess + "'?";
+  return msg + " (it declares: " + Join(names, ", ") + ")";
+}
+
+bool HasOutput(const Task& task, const std::string& name) {
+  for (const OutputDecl& o : task.outputs)
+    if (o.name == name) return true;
+  return false;
+}
+
+// Checks the references of task |t|'s parsed `when:`; queues upstream checks; makes
+// short-form alias references explicit in Task::when (docs/expressions.md).
+void Loader::CheckWhen(size_t t, const std::vector<std::string>& promoted, Dag* dag) {
+  Task& task = dag->tasks[t];
+  TaskExtra& extra = extras_[t];
+  const Expression& e = *extra.when;
+  const int node = extra.when_node;
+  const std::string what = "'when' in task '" + task.id + "'";
+  bool short_form = false, short_ok = true;
+  for (const ExprRef& r : e.refs()) {
+    switch (r.kind) {
+      case ExprRef::Kind::kParam: {
+        if (dag->params.count(r.param)) {
+          task.params_used.push_back(r.param);
+          break;
+        }
+        std::vector<std::string> names;
+        for (const auto& [k, v] : dag->params) names.push_back(k);
+        std::string msg = what + ": undeclared param '" + r.param + "'";
+        std::string guess = SpellCheck(r.param, names);
+        if (!guess.empty()) {
+          msg += "; did you mean 'params." + guess + "'?";
+        } else if (names.empty()) {
+          msg += " (declare it under 'params:' at the top of the file)";
+        }
+        ErrorInside(node, task.when, r.offset, msg);
+        break;
+      }
+      case ExprRef::Kind::kMetric: {
+        auto it = dag->task_index.find(r.task);
+        if (it == dag->task_index.end()) {
+          ErrorInside(node, task.when, r.offset,
+                      what + " reads metrics of unknown task " + Quoted(r.task) +
+                          TaskDidYouMean(r.task, *dag));
+          break;
+        }
+        const std::string msg = what + " reads metrics of '" + r.task +
+                                "', which is not upstream of it";
+        if (it->second == static_cast<int>(t)) {
+          ErrorInside(node, task.when, r.offset, msg + " ('when' is decided before the task runs)");
+          break;
+        }
+        UpstreamQuery q;
+        q.x = static_cast<int>(t);
+        q.t = it->second;
+        q.line = doc_->node(node).line;
+        q.col = ColumnAt(node, task.when, r.offset);
+        q.message = msg + " (add it to depends_on)";
+        queries_.push_back(std::move(q));
+        break;
+      }
+      case ExprRef::Kind::kAliasMetric: {
+        if (!r.model.empty()) break;
+        short_form = true;
+        if (promoted.size() == 1) break;
+        short_ok = false;
+        const std::string explicit_form = "models.MODEL." + r.text;
+        if (promoted.empty()) {
+          ErrorInside(node, task.when, r.offset,
+                      what + ": " + Quoted(r.text) + " names no model, and no task in the DAG "
+                             "promotes one; write " + explicit_form);
+        } else {
+          ErrorInside(node, task.when, r.offset,
+                      what + ": " + Quoted(r.text) + " is ambiguous: the DAG promotes " +
+                          std::to_string(promoted.size()) + " models ('" + Join(promoted, "', '") +
+                          "'); use models.MODEL.ALIAS.metrics.TASK.NAME, e.g. models." +
+                          promoted.front() + "." + r.text);
+        }
+        break;
+      }
+    }
+  }
+  if (short_form && short_ok) task.when = e.QualifiedText(promoted.front());
+}
+
+void Loader::RunUpstreamQueries(const Dag& dag, const std::vector<std::vector<int>>& downstream) {
+  // A direct upstream answers at once (the common case: a gate reads the task it depends
+  // on). The rest are grouped by whichever side has fewer distinct tasks, with one graph
+  // walk per group (downstream from each source, or upstream from each asker):
+  // O((V + E) * groups). Indirect reads are rare, so this stays linear in practice.
+  queries_.erase(std::remove_if(queries_.begin(), queries_.end(),
+                                [&](const UpstreamQuery& q) {
+                                  const std::vector<int>& up =
+                                      dag.tasks[static_cast<size_t>(q.x)].upstream;
+                                  return std::find(up.begin(), up.end(), q.t) != up.end();
+                                }),
+                 queries_.end());
+  if (queries_.empty()) return;
+  std::vector<int> xs, ts;
+  for (const UpstreamQuery& q : queries_) {
+    xs.push_back(q.x);
+    ts.push_back(q.t);
+  }
+  for (std::vector<int>* v : {&xs, &ts}) {
+    std::sort(v->begin(), v->end());
+    v->erase(std::unique(v->begin(), v->end()), v->end());
+  }
+  const bool from_sources = ts.size() <= xs.size();
+  std::sort(queries_.begin(), queries_.end(), [&](const UpstreamQuery& a, const UpstreamQuery& b) {
+    return from_sources ? a.t < b.t : a.x < b.x;
+  });
+  const size_t n = dag.tasks.size();
+  std::vector<int> mark(n, -1);
+  std::vector<int> stack;
+  int group = -1;
+  for (const UpstreamQuery& q : queries_) {
+    const int start = from_sources ? q.t : q.x;
+    if (start != group) {
+      group = start;
+      stack.assign(1, start);
+      mark[static_cast<size_t>(start)] = start;
+      while (!stack.empty()) {
+        const size_t u = static_cast<size_t>(stack.back());
+        stack.pop_back();
+        const std::vector<int>& next = from_sources ? downstream[u] : dag.tasks[u].upstream;
+        for (int w : next) {
+          if (mark[static_cast<size_t>(w)] == start) continue;
+          mark[static_cast<size_t>(w)] = start;
+          stack.push_back(w);
+        }
+      }
+    }
+    const int other = from_sources ? q.x : q.t;
+    if (mark[static_cast<size_t>(other)] != start) ErrorAt(q.line, q.col, q.message);
+  }
+}
+
 void Loader::Resolve(const LoadOptions& /*options*/, Dag* dag) {
   const size_t n = dag->tasks.size();
-  std::vector<std::string> ids;  // built only if a did-you-mean is needed
 
   // Templates of the DAG-level env are checked once; tasks inherit their params.
+  TemplateScope no_artifacts;
+  no_artifacts.allow_artifacts = false;
   std::vector<std::vector<std::string>> dag_env_params(dag->env.size());
   for (size_t i = 0; i < dag->env.size(); ++i) {
     CheckTemplateAt(dag_env_nodes_[i], dag->env[i].second,
                     [&] { return "env '" + dag->env[i].first + "'"; }, dag->params,
-                    &dag_env_params[i]);
+                    &dag_env_params[i], no_artifacts);
   }
+  // Models promoted anywhere in the DAG: a short-form alias reference needs exactly one.
+  std::vector<std::string> promoted;
+  for (const Task& task : dag->tasks)
+    if (task.has_promote) promoted.push_back(task.promote.model);
+  std::sort(promoted.begin(), promoted.end());
+  promoted.erase(std::unique(promoted.begin(), promoted.end()), promoted.end());
+  // Literal output paths seen so far -> (task, output), for the duplicate check.
+  std::unordered_map<std::string, std::pair<size_t, size_t>> output_paths;
   // Sort the DAG env by name (stable: order of dag_env_params follows).
   std::vector<size_t> env_order(dag->env.size());
   for (size_t i = 0; i < env_order.size(); ++i) env_order[i] = i;
@@ -766,6 +1256,7 @@ void Loader::Resolve(const LoadOptions& /*options*/, Dag* dag) {
     // Dependencies: drop duplicates, resolve ids.
     std::vector<std::string> deps;
     deps.reserve(task.depends_on.size());
+    extra.dep_targets.assign(extra.dep_nodes.size(), -1);
     for (size_t j = 0; j < task.depends_on.size(); ++j) {
       const std::string& dep = task.depends_on[j];
       const int node = extra.dep_nodes[j];
@@ -775,14 +1266,11 @@ void Loader::Resolve(const LoadOptions& /*options*/, Dag* dag) {
       }
       auto it = dag->task_index.find(dep);
       if (it == dag->task_index.end()) {
-        if (ids.empty()) {
-          ids.reserve(n);
-          for (const Task& other : dag->tasks) ids.push_back(other.id);
-        }
         Error(node, "task '" + task.id + "' depends on unknown task " + Quoted(dep) +
-                        DidYouMean(dep, ids));
+                        TaskDidYouMean(dep, *dag));
         continue;
       }
+      extra.dep_targets[j] = it->second;
       if (std::find(task.upstream.begin(), task.upstream.end(), it->second) != task.upstream.end())
         continue;
       task.upstream.push_back(it->second);
@@ -790,6 +1278,41 @@ void Loader::Resolve(const LoadOptions& /*options*/, Dag* dag) {
     }
     for (const std::string& dep : task.depends_on)
       if (std::find(deps.begin(), deps.end(), dep) == deps.end()) deps.push_back(dep);
+
+    // Inputs read upstream outputs: each producer is an implied dependency, recorded in
+    // depends_on too (so the canonical form and `graph` show it).
+    for (size_t j = 0; j < task.inputs.size(); ++j) {
+      const InputDecl& in = task.inputs[j];
+      if (in.task.empty()) continue;
+      const int node = extra.input_nodes[j];
+      const std::string_view value = doc_->Text(node);
+      const std::string what = "input '" + in.name + "' " + where;
+      if (in.task == task.id) {
+        ErrorInside(node, value, 0,
+                    what + " reads an output of task '" + task.id +
+                        "' itself; inputs come from upstream tasks, or {path: FILE} for a file "
+                        "from outside the DAG");
+        continue;
+      }
+      auto it = dag->task_index.find(in.task);
+      if (it == dag->task_index.end()) {
+        ErrorInside(node, value, 0,
+                    what + " reads unknown task " + Quoted(in.task) + TaskDidYouMean(in.task, *dag));
+        continue;
+      }
+      const Task& producer = dag->tasks[static_cast<size_t>(it->second)];
+      if (!HasOutput(producer, in.output)) {
+        ErrorInside(node, value, in.task.size() + 1, what + ": " + OutputMissing(producer, in.output));
+        continue;
+      }
+      extra.dep_nodes.push_back(node);
+      extra.dep_targets.push_back(it->second);
+      if (std::find(deps.begin(), deps.end(), in.task) == deps.end()) deps.push_back(in.task);
+      if (std::find(task.upstream.begin(), task.upstream.end(), it->second) == task.upstream.end()) {
+        task.upstream.push_back(it->second);
+        downstream[static_cast<size_t>(it->second)].push_back(static_cast<int>(t));
+      }
+    }
     task.depends_on = std::move(deps);
 
     // Defaults apply where the task is silent.
@@ -801,12 +1324,19 @@ void Loader::Resolve(const LoadOptions& /*options*/, Dag* dag) {
     task.timeout_ms = s.timeout_ms.value_or(defaults_.timeout_ms.value_or(0));
     task.kill_grace_ms = s.kill_grace_ms.value_or(defaults_.kill_grace_ms.value_or(5000));
     task.trigger_rule = s.trigger_rule.value_or(defaults_.trigger_rule.value_or(TriggerRule::kAllSuccess));
+    task.cache = s.cache.value_or(defaults_.cache.value_or(true));
     if (s.pool) {
       CheckPool(s, where, *dag);
       task.pool = *s.pool;
     } else if (defaults_.pool) {
       task.pool = *defaults_.pool;
     }
+
+    TemplateScope scope;  // the task's own outputs and inputs
+    scope.outputs = &task.outputs;
+    scope.inputs = &task.inputs;
+    TemplateScope path_scope = scope;  // for paths resolved before outputs/inputs exist
+    path_scope.allow_artifacts = false;
 
     // Env: task entries over DAG entries, sorted by name.
     std::vector<size_t> task_env_order(extra.env.size());
@@ -826,7 +1356,7 @@ void Loader::Resolve(const LoadOptions& /*options*/, Dag* dag) {
         if (di < dag->env.size() && dag->env[di].first == extra.env[e].first) ++di;  // task wins
         CheckTemplateAt(extra.env_value_nodes[e], extra.env[e].second,
                         [&] { return "env '" + extra.env[e].first + "' " + where; }, dag->params,
-                        &task.params_used);
+                        &task.params_used, scope);
         task.env.push_back(extra.env[e]);
       } else {
         task.params_used.insert(task.params_used.end(), dag_env_params[di].begin(),
@@ -837,17 +1367,75 @@ void Loader::Resolve(const LoadOptions& /*options*/, Dag* dag) {
 
     if (extra.command_node >= 0) {
       CheckTemplateAt(extra.command_node, task.command, [&] { return "'command' " + where; },
-                      dag->params, &task.params_used);
+                      dag->params, &task.params_used, scope);
     }
     for (size_t j = 0; j < task.argv.size(); ++j) {
       CheckTemplateAt(
           extra.argv_nodes[j], task.argv[j],
           [&] { return "item " + std::to_string(j + 1) + " of 'argv' " + where; }, dag->params,
-          &task.params_used);
+          &task.params_used, scope);
     }
     if (extra.workdir_node >= 0) {
       CheckTemplateAt(extra.workdir_node, task.workdir, [&] { return "'workdir' " + where; },
-                      dag->params, &task.params_used);
+                      dag->params, &task.params_used, path_scope);
+    }
+    for (size_t j = 0; j < task.outputs.size(); ++j) {
+      const OutputDecl& out = task.outputs[j];
+      CheckTemplateAt(extra.output_path_nodes[j], out.path,
+                      [&] { return "output '" + out.name + "' " + where; }, dag->params,
+                      &task.params_used, path_scope);
+      if (out.path.find("{{") != std::string::npos) continue;
+      auto [it, inserted] =
+          output_paths.emplace(OutputPathKey(out.path, task.workdir), std::make_pair(t, j));
+      if (inserted) continue;
+      const Task& first = dag->tasks[it->second.first];
+      const OutputDecl& first_out = first.outputs[it->second.second];
+      if (it->second.first == t) {
+        Error(extra.output_path_nodes[j],
+              "output path " + out.path + " is declared twice in task '" + task.id +
+                  "' (outputs '" + first_out.name + "' (line " + std::to_string(first_out.line) +
+                  ") and '" + out.name + "')");
+      } else {
+        Error(extra.output_path_nodes[j],
+              "output path " + out.path + " is declared by both '" + first.id + "' (line " +
+                  std::to_string(first_out.line) + ") and '" + task.id + "'");
+      }
+    }
+    for (size_t j = 0; j < task.inputs.size(); ++j) {
+      const InputDecl& in = task.inputs[j];
+      if (!in.task.empty()) continue;
+      CheckTemplateAt(extra.input_nodes[j], in.path,
+                      [&] { return "input '" + in.name + "' " + where; }, dag->params,
+                      &task.params_used, path_scope);
+    }
+    if (extra.metrics_node >= 0) {
+      CheckTemplateAt(extra.metrics_node, task.metrics_file, [&] { return "'metrics' " + where; },
+                      dag->params, &task.params_used, scope);
+    }
+    if (extra.when) CheckWhen(t, promoted, dag);
+    if (task.has_promote) {
+      const PromoteDecl& p = task.promote;
+      const int node = extra.artifact_node;
+      const std::string_view value = doc_->Text(node);
+      const std::string what = "'artifact' of 'promote' " + where;
+      auto it = dag->task_index.find(p.task);
+      if (it == dag->task_index.end()) {
+        ErrorInside(node, value, 0,
+                    what + ": unknown task " + Quoted(p.task) + TaskDidYouMean(p.task, *dag));
+      } else if (!HasOutput(dag->tasks[static_cast<size_t>(it->second)], p.output)) {
+        ErrorInside(node, value, p.task.size() + 1,
+                    what + ": " + OutputMissing(dag->tasks[static_cast<size_t>(it->second)], p.output));
+      } else if (it->second != static_cast<int>(t)) {
+        UpstreamQuery q;
+        q.x = static_cast<int>(t);
+        q.t = it->second;
+        q.line = doc_->node(node).line;
+        q.col = ColumnAt(node, value, 0);
+        q.message = what + ": '" + p.task + "." + p.output + "' is produced by '" + p.task +
+                    "', which is not upstream of '" + task.id +
+                    "' (promote an output of this task or of one it depends on)";
+        queries_.push_back(std::move(q));
+      }
     }
     std::sort(task.params_used.begin(), task.params_used.end());
     task.params_used.erase(std::unique(task.params_used.begin(), task.params_used.end()),
@@ -864,11 +1452,11 @@ void Loader::Resolve(const LoadOptions& /*options*/, Dag* dag) {
     path += dag->tasks[static_cast<size_t>(cycle.front())].id;
     // The closing edge cycle.back() -> cycle.front() is written in front's depends_on.
     const Task& first = dag->tasks[static_cast<size_t>(cycle.front())];
-    const std::string& closing = dag->tasks[static_cast<size_t>(cycle.back())].id;
     const TaskExtra& extra = extras_[static_cast<size_t>(cycle.front())];
+    const int closing_index = cycle.back();
     int node = -1;
     for (size_t j = 0; j < extra.dep_nodes.size(); ++j) {
-      if (doc_->Text(extra.dep_nodes[j]) == closing) {
+      if (extra.dep_targets[j] == closing_index) {
         node = extra.dep_nodes[j];
         break;
       }
@@ -879,6 +1467,8 @@ void Loader::Resolve(const LoadOptions& /*options*/, Dag* dag) {
       ErrorAt(first.line, first.col, path);
     }
   }
+  RunUpstreamQueries(*dag, downstream);
+
   // Priority: explicit, else the critical-path length to a sink.
   std::vector<int> length;
   if (!cyclic && LongestPathToSink(downstream, &length)) {
@@ -929,17 +1519,44 @@ std::string Loader::Canonical(const Dag& dag) const {
     const TaskExtra& extra = extras_[t];
     if (t) out += ',';
     out += JsonQuote(task.id) + ":{";
+    // Keys in byte order. Exactly one of argv/command is present, so "argv" opens the
+    // object when there is one, else "cache"/"code"/"command" does.
+    bool first_key = true;
+    auto key = [&](const char* name) {
+      if (!first_key) out += ',';
+      first_key = false;
+      out += '"';
+      out += name;
+      out += "\":";
+    };
     if (!task.argv.empty()) {
-      out += "\"argv\":[";
+      key("argv");
+      out += '[';
       for (size_t j = 0; j < task.argv.size(); ++j) {
         if (j) out += ',';
         out += JsonQuote(task.argv[j]);
       }
       out += ']';
-    } else {
-      out += "\"command\":" + JsonQuote(task.command);
     }
-    out += ",\"depends_on\":[";
+    if (!task.cache) {  // only when off, so files without the key keep their canonical text
+      key("cache");
+      out += "false";
+    }
+    if (!task.code.empty()) {
+      key("code");
+      out += '[';
+      for (size_t j = 0; j < task.code.size(); ++j) {
+        if (j) out += ',';
+        out += JsonQuote(task.code[j]);
+      }
+      out += ']';
+    }
+    if (task.argv.empty()) {
+      key("command");
+      out += JsonQuote(task.command);
+    }
+    key("depends_on");
+    out += '[';
     for (size_t j = 0; j < task.depends_on.size(); ++j) {
       if (j) out += ',';
       out += JsonQuote(task.depends_on[j]);
@@ -948,16 +1565,50 @@ std::string Loader::Canonical(const Dag& dag) const {
     if (extra.description) out += ",\"description\":" + JsonQuote(*extra.description);
     out += ",\"env\":";
     env_json(task.env);
+    // Outputs and inputs keep file order, like tasks, so a reload yields the same model.
+    if (!task.inputs.empty()) {
+      out += ",\"inputs\":{";
+      for (size_t j = 0; j < task.inputs.size(); ++j) {
+        const InputDecl& in = task.inputs[j];
+        if (j) out += ',';
+        out += JsonQuote(in.name) + ':';
+        if (in.task.empty()) {
+          out += "{\"path\":" + JsonQuote(in.path) + '}';
+        } else {
+          out += JsonQuote(in.task + "." + in.output);
+        }
+      }
+      out += '}';
+    }
     out += ",\"kill_grace\":\"" + DurationText(task.kill_grace_ms) + '"';
     out += ",\"max_retry_delay\":\"" + DurationText(task.max_retry_delay_ms) + '"';
+    if (!task.metrics_file.empty()) out += ",\"metrics\":" + JsonQuote(task.metrics_file);
+    if (!task.outputs.empty()) {
+      out += ",\"outputs\":{";
+      for (size_t j = 0; j < task.outputs.size(); ++j) {
+        const OutputDecl& o = task.outputs[j];
+        if (j) out += ',';
+        out += JsonQuote(o.name) + ":{\"kind\":\"";
+        out += ArtifactKindName(o.kind);
+        out += "\",\"path\":" + JsonQuote(o.path) + '}';
+      }
+      out += '}';
+    }
     if (!task.pool.empty()) out += ",\"pool\":" + JsonQuote(task.pool);
     if (task.priority_set) out += ",\"priority\":" + std::to_string(task.priority);
+    if (task.has_promote) {
+      const PromoteDecl& p = task.promote;
+      out += ",\"promote\":{\"alias\":" + JsonQuote(p.alias) +
+             ",\"artifact\":" + JsonQuote(p.task + "." + p.output) +
+             ",\"model\":" + JsonQuote(p.model) + '}';
+    }
     out += ",\"retries\":" + std::to_string(task.retries);
     out += ",\"retry_delay\":\"" + DurationText(task.retry_delay_ms) + '"';
     if (task.timeout_ms > 0) out += ",\"timeout\":\"" + DurationText(task.timeout_ms) + '"';
     out += ",\"trigger_rule\":\"";
     out += TriggerRuleName(task.trigger_rule);
     out += '"';
+    if (!task.when.empty()) out += ",\"when\":" + JsonQuote(task.when);
     if (!task.workdir.empty()) out += ",\"workdir\":" + JsonQuote(task.workdir);
     out += '}';
   }

@@ -75,9 +75,42 @@ bool IsBuiltin(std::string_view name) {
   return std::find(std::begin(kBuiltins), std::end(kBuiltins), name) != std::end(kBuiltins);
 }
 
+// Checks outputs.X / inputs.X against the task's declarations. |kind| is "output" or "input".
+template <typename Decl>
+bool CheckArtifactName(std::string_view kind, std::string_view name, const std::vector<Decl>* decls,
+                       const TemplateScope& scope, std::string* err) {
+  const std::string full = std::string(kind) + "s." + std::string(name);
+  if (!scope.allow_artifacts) {
+    *err = "'" + full + "' cannot be used here: outputs and inputs are only available in a "
+           "task's own command, argv, env and metrics (not in output or input paths, workdir or "
+           "the top-level env)";
+    return false;
+  }
+  if (decls) {
+    for (const Decl& d : *decls)
+      if (d.name == name) return true;
+  }
+  if (!decls || decls->empty()) {
+    *err = "unknown " + std::string(kind) + " '" + std::string(name) + "': the task declares no " +
+           std::string(kind) + "s (add '" + std::string(kind) + "s:' to the task)";
+    return false;
+  }
+  std::vector<std::string> names;
+  names.reserve(decls->size());
+  for (const Decl& d : *decls) names.push_back(d.name);
+  *err = "unknown " + std::string(kind) + " '" + std::string(name) + "' in template";
+  std::string guess = SpellCheck(name, names);
+  if (!guess.empty()) {
+    *err += "; did you mean '" + std::string(kind) + "s." + guess + "'?";
+  } else {
+    *err += " (the task declares: " + Join(names, ", ") + ")";
+  }
+  return false;
+}
+
 // Validates a variable name; on success sets |*param| to the param name for params.X.
 bool CheckName(std::string_view name, const std::map<std::string, ParamValue>& params,
-               std::string_view* param, std::string* err) {
+               const TemplateScope& scope, std::string_view* param, std::string* err) {
   *param = {};
   if (IsBuiltin(name)) return true;
   if (name.substr(0, 7) == "params.") {
@@ -98,11 +131,26 @@ bool CheckName(std::string_view name, const std::map<std::string, ParamValue>& p
     }
     return false;
   }
+  if (name.substr(0, 8) == "outputs.") {
+    return CheckArtifactName("output", name.substr(8), scope.outputs, scope, err);
+  }
+  if (name.substr(0, 7) == "inputs.") {
+    return CheckArtifactName("input", name.substr(7), scope.inputs, scope, err);
+  }
   std::vector<std::string> candidates(std::begin(kBuiltins), std::end(kBuiltins));
   for (const auto& [k, v] : params) candidates.push_back("params." + k);
+  if (scope.allow_artifacts) {
+    if (scope.outputs)
+      for (const OutputDecl& o : *scope.outputs) candidates.push_back("outputs." + o.name);
+    if (scope.inputs)
+      for (const InputDecl& i : *scope.inputs) candidates.push_back("inputs." + i.name);
+  }
   *err = "unknown template variable '" + std::string(name) + "'" + DidYouMean(name, candidates);
   if (err->find("did you mean") == std::string::npos) {
-    *err += " (known: run_id, dag, task, attempt, logical_date, ds, params.NAME)";
+    *err += " (known: run_id, dag, task, attempt, logical_date, ds, params.NAME";
+    if (scope.allow_artifacts && scope.outputs && !scope.outputs->empty()) *err += ", outputs.NAME";
+    if (scope.allow_artifacts && scope.inputs && !scope.inputs->empty()) *err += ", inputs.NAME";
+    *err += ")";
   }
   return false;
 }
@@ -111,6 +159,12 @@ bool CheckName(std::string_view name, const std::map<std::string, ParamValue>& p
 
 bool CheckTemplate(std::string_view text, const std::map<std::string, ParamValue>& params,
                    std::vector<std::string>* params_used, std::string* err, size_t* err_offset) {
+  return CheckTemplate(text, params, TemplateScope(), params_used, err, err_offset);
+}
+
+bool CheckTemplate(std::string_view text, const std::map<std::string, ParamValue>& params,
+                   const TemplateScope& scope, std::vector<std::string>* params_used,
+                   std::string* err, size_t* err_offset) {
   size_t pos = 0;
   Placeholder ph;
   while (true) {
@@ -119,7 +173,7 @@ bool CheckTemplate(std::string_view text, const std::map<std::string, ParamValue
     if (r < 0) return false;
     if (!ph.literal) {
       std::string_view param;
-      if (!CheckName(ph.body, params, &param, err)) {
+      if (!CheckName(ph.body, params, scope, &param, err)) {
         *err_offset = ph.body_offset;
         return false;
       }
@@ -153,9 +207,26 @@ bool ExpandTemplate(std::string_view text, const TemplateContext& ctx, bool shel
       continue;
     }
     std::string_view param;
-    if (!CheckName(ph.body, params, &param, err)) return false;
     std::string value;
-    if (!param.empty()) {
+    const bool is_output = ph.body.substr(0, 8) == "outputs.";
+    if (is_output || ph.body.substr(0, 7) == "inputs.") {
+      // Names were checked at load time against the task; here the engine's map decides.
+      const std::map<std::string, std::string>* paths = is_output ? ctx.outputs : ctx.inputs;
+      const std::string name(ph.body.substr(is_output ? 8 : 7));
+      const std::string* found = nullptr;
+      if (paths) {
+        auto it = paths->find(name);
+        if (it != paths->end()) found = &it->second;
+      }
+      if (!found) {
+        *err = "'" + std::string(ph.body) + "' is not available here (no resolved path for " +
+               (is_output ? "output '" : "input '") + name + "')";
+        return false;
+      }
+      value = *found;
+    } else if (!CheckName(ph.body, params, TemplateScope(), &param, err)) {
+      return false;
+    } else if (!param.empty()) {
       value = params.find(std::string(param))->second.text;
     } else if (ph.body == "run_id") {
       value = ctx.run_id;

@@ -16,6 +16,7 @@
 #include "core/sha256.h"
 #include "core/strings.h"
 #include "core/time_util.h"
+#include "dag/expr.h"
 #include "dag/template.h"
 
 extern char** environ;
@@ -72,7 +73,8 @@ Result<RunSummary> Engine::RunNew(const std::string& run_id) {
 
   Status s = store_->Begin();
   if (!s.ok()) return s;
-  auto version = store_->EnsureDagVersion(dag_id, Sha256::Hex(canonical), canonical);
+  dag_sha256_ = Sha256::Hex(canonical);
+  auto version = store_->EnsureDagVersion(dag_id, dag_sha256_, canonical);
   if (!version.ok()) {
     store_->Rollback();
     return version.status();
@@ -110,10 +112,15 @@ Result<RunSummary> Engine::RunNew(const std::string& run_id) {
   ti_ids_ = std::move(*ids);
   prior_attempts_.assign(dag_.tasks.size(), 0);
   plan_ = std::make_unique<Plan>(dag_, options_.parallelism);
+  run_ = run;
+  if (Status a = Audit("run.start", "{}"); !a.ok()) return a;
   return Execute(run);
 }
 
 Result<RunSummary> Engine::Resume(const RunRecord& run) {
+  dag_sha256_ = run.dag_sha256;
+  run_ = run;
+  if (Status a = Audit("run.resume", "{}"); !a.ok()) return a;
   auto tis = store_->ListTaskInstances(run.id);
   if (!tis.ok()) return tis.status();
   std::map<std::string, const TaskInstanceRecord*> by_name;
@@ -146,6 +153,12 @@ Result<RunSummary> Engine::Execute(const RunRecord& run) {
   }
   session_attempts_.assign(n, 0);
   attempt_ids_.assign(n, 0);
+  artifacts_.assign(n, AttemptArtifacts{});
+  cas_ = std::make_unique<ContentStore>((fs::path(options_.home) / "cas").string());
+  tracker_ = std::make_unique<ArtifactTracker>(dag_, store_, cas_.get(), options_.base_dir,
+                                               options_.dag_file.empty() ? "dag:" + dag_.id : options_.dag_file,
+                                               dag_sha256_.empty() ? Sha256::Hex(dag_.canonical) : dag_sha256_, clock_);
+  tracker_->set_run(run_.id);
   retry_due_.clear();
   logical_date_ = FormatIso8601(run_.logical_date_ms);
   ds_ = FormatDate(run_.logical_date_ms);
@@ -214,6 +227,7 @@ Result<RunSummary> Engine::Execute(const RunRecord& run) {
       if (interrupts_seen == 0) {
         interrupt_sig = runner_->interrupt_signal();
         if (observer_) observer_->RunInterrupted(interrupt_sig, false);
+        if (s.ok()) s = Audit("run.cancel", "{\"signal\":" + JsonQuote(SignalName(interrupt_sig)) + "}");
         std::vector<int> cancelled;
         plan_->Cancel(&cancelled);
         retry_due_.clear();
@@ -271,7 +285,13 @@ Result<RunSummary> Engine::Execute(const RunRecord& run) {
   return summary;
 }
 
-bool Engine::BuildSpawnSpec(int task, int attempt, SpawnSpec* spec, std::string* command_json, std::string* err) {
+std::string Engine::MetricsPath(int task, int attempt) const {
+  return log_dir_ + "/" + dag_.tasks[static_cast<size_t>(task)].id + "." + std::to_string(attempt) + ".metrics.json";
+}
+
+bool Engine::BuildSpawnSpec(int task, int attempt, SpawnSpec* spec, std::string* command_json,
+                            std::vector<std::pair<std::string, std::string>>* declared_env,
+                            AttemptArtifacts* art, std::string* err) {
   const Task& t = dag_.tasks[static_cast<size_t>(task)];
   TemplateContext ctx;
   ctx.params = &dag_.params;
@@ -281,6 +301,13 @@ bool Engine::BuildSpawnSpec(int task, int attempt, SpawnSpec* spec, std::string*
   ctx.attempt = attempt;
   ctx.logical_date = logical_date_;
   ctx.ds = ds_;
+
+  std::string wd;
+  if (!ExpandTemplate(t.workdir, ctx, false, &wd, err)) return false;
+  spec->cwd = wd.empty() ? options_.base_dir : (fs::path(options_.base_dir) / wd).lexically_normal().string();
+  if (!tracker_->ResolvePaths(task, ctx, spec->cwd, art, err)) return false;
+  ctx.outputs = &art->outputs;
+  ctx.inputs = &art->inputs;
 
   spec->argv.clear();
   if (!t.command.empty()) {
@@ -299,9 +326,11 @@ bool Engine::BuildSpawnSpec(int task, int attempt, SpawnSpec* spec, std::string*
   for (const auto& [name, value] : t.env) {
     std::string out;
     if (!ExpandTemplate(value, ctx, false, &out, err)) return false;
+    declared_env->emplace_back(name, out);
     overrides[name] = std::move(out);
   }
   overrides["PIPELINE_TASK"] = t.id;
+  overrides["PIPELINE_METRICS"] = MetricsPath(task, attempt);
   overrides["PIPELINE_ATTEMPT"] = std::to_string(attempt);
   overrides["PIPELINE_HOME"] = options_.home;
   spec->env.clear();
@@ -313,9 +342,6 @@ bool Engine::BuildSpawnSpec(int task, int attempt, SpawnSpec* spec, std::string*
   }
   for (const auto& [name, value] : overrides) spec->env.push_back(name + "=" + value);
 
-  std::string wd;
-  if (!ExpandTemplate(t.workdir, ctx, false, &wd, err)) return false;
-  spec->cwd = wd.empty() ? options_.base_dir : (fs::path(options_.base_dir) / wd).lexically_normal().string();
   spec->log_path = log_dir_ + "/" + t.id + "." + std::to_string(attempt) + ".log";
   spec->timeout_ms = t.timeout_ms;
   spec->kill_grace_ms = t.kill_grace_ms;
@@ -325,25 +351,89 @@ bool Engine::BuildSpawnSpec(int task, int attempt, SpawnSpec* spec, std::string*
 
 Status Engine::StartTask(int task) {
   const size_t i = static_cast<size_t>(task);
+  const Task& t = dag_.tasks[i];
   const int attempt = prior_attempts_[i] + ++session_attempts_[i];
+  const bool first = session_attempts_[i] == 1;
+
+  std::string err;
+  bool ok = true;
+  if (first && !t.when.empty()) {
+    bool run = true;
+    std::string why;
+    if (!EvaluateWhen(task, &run, &why, &err)) {
+      ok = false;
+      err = "when: " + err;
+    } else if (!run) {
+      // The gate said no: nothing runs, no attempt; downstream follows its trigger rules.
+      --session_attempts_[i];
+      std::vector<PlanDecision> ds;
+      plan_->Finish(task, TaskState::kSkipped, &ds);
+      Status s = RecordTerminal(task, TaskState::kSkipped, why);
+      return s.ok() ? ApplyDecisions(ds) : s;
+    }
+  }
+
+  AttemptArtifacts& art = artifacts_[i];
+  art = AttemptArtifacts{};
   SpawnSpec spec;
-  std::string command_json, err;
-  int64_t pid = 0;
-  bool started = BuildSpawnSpec(task, attempt, &spec, &command_json, &err) &&
-                 runner_->Start(task, spec, &pid, &err);
+  std::string command_json;
+  std::vector<std::pair<std::string, std::string>> declared_env;
+  if (ok) ok = BuildSpawnSpec(task, attempt, &spec, &command_json, &declared_env, &art, &err);
+  if (ok) {
+    bool use_cache = options_.use_cache && first &&
+                     std::find(options_.force.begin(), options_.force.end(), t.id) == options_.force.end();
+    Status s = tracker_->Prepare(task, use_cache, spec.argv, spec.cwd, declared_env, &art);
+    if (!s.ok()) {
+      // A missing input or code file fails the attempt; a database error stops the run.
+      if (s.code() != Status::Code::kNotFound && s.code() != Status::Code::kInvalidArgument) return s;
+      ok = false;
+      err = s.message();
+    }
+  }
   const int64_t now = clock_->NowMs();
   AttemptRecord a;
   a.task_instance_id = ti_ids_[i];
   a.attempt_no = attempt;
-  a.state = "running";
-  a.pid = pid;
   a.host = run_.owner_host.empty() ? HostName() : run_.owner_host;
   a.command_json = command_json.empty() ? "[]" : command_json;
-  a.log_path = spec.log_path;
   a.started_ms = now;
+  if (ok && art.hit) {
+    // Cache hit: the outputs are already restored and verified. Record an attempt that
+    // points at the one that really produced them.
+    a.state = "cached";
+    a.cache_source_attempt_id = art.hit->producing_attempt_id;
+    a.ended_ms = now;
+    auto id = store_->StartAttempt(a);
+    if (!id.ok()) return id.status();
+    attempt_ids_[i] = *id;
+    if (Status s = tracker_->RecordCached(task, *id, art); !s.ok()) return s;
+    summaries_[i].attempts = attempt;
+    summaries_[i].duration_ms = 0;
+    summaries_[i].reason = "reused the result of attempt " + std::to_string(art.hit->producing_attempt_id);
+    std::vector<PlanDecision> ds;
+    plan_->Finish(task, TaskState::kCached, &ds);
+    if (Status s = RecordTerminal(task, TaskState::kCached, ""); !s.ok()) return s;
+    if (Status s = Promote(task); !s.ok()) return s;
+    return ApplyDecisions(ds);
+  }
+
+  if (ok && art.tracked) {
+    Status s = tracker_->BeforeRun(task, &art);
+    if (!s.ok()) {
+      ok = false;
+      err = s.message();
+    }
+  }
+  int64_t pid = 0;
+  bool started = ok && runner_->Start(task, spec, &pid, &err);
+  a.state = "running";
+  a.pid = pid;
+  a.log_path = spec.log_path;
   auto id = store_->StartAttempt(a);
   if (!id.ok()) return id.status();
   attempt_ids_[i] = *id;
+  if (art.tracked)
+    if (Status s = store_->SetAttemptCache(*id, art.cache_key, art.manifest_json); !s.ok()) return s;
   summaries_[i].attempts = attempt;
   summaries_[i].state = TaskState::kRunning;
   summaries_[i].log_path = spec.log_path;
@@ -367,36 +457,124 @@ Status Engine::HandleOutcome(const AttemptOutcome& o) {
   std::optional<int> code, sig;
   if (st.kind != ExitKind::kSpawnFailed && st.signal == 0 && st.exit_code >= 0) code = st.exit_code;
   if (st.signal) sig = st.signal;
-  Status s = store_->FinishAttempt(attempt_ids_[i], AttemptStateFor(st), code, sig, now, st.error);
+
+  // Exit 0 is not enough: the declared outputs must exist and the metrics must parse.
+  bool ok = Succeeded(st);
+  std::string error = st.error;
+  const int attempt = prior_attempts_[i] + session_attempts_[i];
+  if (ok && !tracker_->Collect(task, MetricsPath(task, attempt), &artifacts_[i], &error)) ok = false;
+
+  const char* attempt_state = ok ? "succeeded" : Succeeded(st) ? "failed" : AttemptStateFor(st);
+  Status s = store_->FinishAttempt(attempt_ids_[i], attempt_state, code, sig, now, error);
   if (!s.ok()) return s;
   TaskSummary& sum = summaries_[i];
   sum.duration_ms = o.duration_ms;
   sum.exit_code = code;
   sum.signal = st.signal;
-  sum.reason = st.error;
+  sum.reason = error;
 
   std::vector<PlanDecision> ds;
-  if (Succeeded(st)) {
+  if (ok) {
+    if (s = tracker_->RecordSuccess(task, attempt_ids_[i], &artifacts_[i]); !s.ok()) return s;
     plan_->Finish(task, TaskState::kSuccess, &ds);
-    s = RecordTerminal(task, TaskState::kSuccess, "");
-    return s.ok() ? ApplyDecisions(ds) : s;
+    if (s = RecordTerminal(task, TaskState::kSuccess, ""); !s.ok()) return s;
+    if (s = Promote(task); !s.ok()) return s;
+    return ApplyDecisions(ds);
   }
   if (st.kind == ExitKind::kCancelled || plan_->state(task) != TaskState::kRunning) {
     plan_->Finish(task, TaskState::kCancelled, &ds);
-    return RecordTerminal(task, TaskState::kCancelled, st.error);
+    return RecordTerminal(task, TaskState::kCancelled, error);
   }
   if (session_attempts_[i] <= t.retries) {
     int64_t delay = RetryDelayMs(t, session_attempts_[i]);
     plan_->WillRetry(task);
     retry_due_.emplace_back(clock_->MonotonicMs() + delay, task);
-    s = store_->SetTaskState(ti_ids_[i], "up_for_retry", now, st.error);
+    s = store_->SetTaskState(ti_ids_[i], "up_for_retry", now, error);
     sum.state = TaskState::kUpForRetry;
     if (observer_) observer_->TaskFinished(task, sum, delay);
     return s;
   }
   plan_->Finish(task, TaskState::kFailed, &ds);
-  s = RecordTerminal(task, TaskState::kFailed, st.error);
+  s = RecordTerminal(task, TaskState::kFailed, error);
   return s.ok() ? ApplyDecisions(ds) : s;
+}
+
+bool Engine::EvaluateWhen(int task, bool* run, std::string* why, std::string* err) {
+  const Task& t = dag_.tasks[static_cast<size_t>(task)];
+  Expression expr;
+  size_t offset = 0;
+  if (!Expression::Parse(t.when, &expr, err, &offset)) return false;  // validated at load
+  Status lookup_error;
+  auto resolve = [&](const ExprRef& r) -> ExprValue {
+    auto from_map = [&](const Result<std::map<std::string, std::optional<double>>>& m) {
+      if (!m.ok()) {
+        lookup_error = m.status();
+        return ExprValue::Null();
+      }
+      auto it = m->find(r.metric);
+      return it == m->end() || !it->second ? ExprValue::Null() : ExprValue::Number(*it->second);
+    };
+    switch (r.kind) {
+      case ExprRef::Kind::kParam: {
+        auto it = dag_.params.find(r.param);
+        if (it == dag_.params.end()) return ExprValue::Null();
+        const ParamValue& v = it->second;
+        switch (v.type) {
+          case ParamValue::Type::kInt:
+          case ParamValue::Type::kFloat: return ExprValue::Number(std::stod(v.text));
+          case ParamValue::Type::kBool: return ExprValue::Bool(v.text == "true");
+          case ParamValue::Type::kString: return ExprValue::String(v.text);
+        }
+        return ExprValue::Null();
+      }
+      case ExprRef::Kind::kMetric:
+        return from_map(store_->TaskMetrics(run_.id, r.task));
+      case ExprRef::Kind::kAliasMetric: {
+        auto m = store_->AliasTaskMetrics(r.model, r.alias, r.task);
+        if (!m.ok()) {
+          lookup_error = m.status();
+          return ExprValue::Null();
+        }
+        if (!*m) return ExprValue::Null();  // no model holds the alias yet
+        return from_map(**m);
+      }
+    }
+    return ExprValue::Null();
+  };
+  std::string trace;
+  if (!expr.Evaluate(resolve, run, err, &trace)) return false;
+  if (!lookup_error.ok()) {
+    *err = lookup_error.message();
+    return false;
+  }
+  *why = "when is false: " + t.when + (trace.empty() ? "" : " (" + trace + ")");
+  return true;
+}
+
+Status Engine::Promote(int task) {
+  const Task& t = dag_.tasks[static_cast<size_t>(task)];
+  if (!t.has_promote) return Status::OK();
+  const PromoteDecl& p = t.promote;
+  int64_t artifact = tracker_->OutputArtifactId(dag_.task_index.at(p.task), p.output);
+  if (artifact == 0)
+    return Status::Internal("promote " + p.model + "@" + p.alias + ": no artifact recorded for " + p.task + "." +
+                            p.output);
+  std::string actor = "user:" + options_.triggered_by;
+  if (Status s = store_->SetAlias(p.model, p.alias, artifact, actor, run_.id, clock_->NowMs()); !s.ok()) return s;
+  return Audit("alias.set", "{\"alias\":" + JsonQuote(p.model + "@" + p.alias) +
+                                ",\"artifact_id\":" + std::to_string(artifact) + ",\"task\":" + JsonQuote(t.id) + "}");
+}
+
+Status Engine::Audit(const std::string& action, const std::string& details_json) {
+  AuditRecord r;
+  r.at_ms = clock_->NowMs();
+  r.actor = (options_.trigger == "cron" ? "schedule:" : "user:") + options_.triggered_by;
+  r.action = action;
+  r.target_kind = "run";
+  r.target = run_.run_id;
+  r.details_json = details_json;
+  auto id = store_->AppendAudit(r);
+  return id.ok() ? Status::OK() : id.status();
 }
 
 Status Engine::RecordTerminal(int task, TaskState state, const std::string& reason) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "engine/artifacts.h"
 #include "engine/runner.h"
 #include "pipeline/dag.h"
 #include "pipeline/status.h"
@@ -38,6 +39,8 @@ struct RunOptions {
   /// test` runs a one-task DAG but records the full definition.
   std::string version_canonical;
   std::string version_dag_id;
+  bool use_cache = true;             ///< false: --no-cache (results are still recorded)
+  std::vector<std::string> force;    ///< --force TASK: these tasks ignore the cache
 };
 
 /// What happened to one task, for printers and --json.
@@ -93,12 +96,18 @@ class Engine {
   struct Live;  // per-task runtime state
   Result<RunSummary> Execute(const RunRecord& run);
   Status StartTask(int task);
+  /// Evaluates |task|'s `when:`; false with |*err| on a runtime error.
+  bool EvaluateWhen(int task, bool* run, std::string* why, std::string* err);
+  Status Promote(int task);
+  Status Audit(const std::string& action, const std::string& details_json);
   Status HandleOutcome(const AttemptOutcome& o);
   Status ApplyDecisions(const std::vector<PlanDecision>& ds);
   Status RecordTerminal(int task, TaskState s, const std::string& reason);
   int64_t RetryDelayMs(const Task& t, int failed_attempts);
   bool BuildSpawnSpec(int task, int attempt, SpawnSpec* spec, std::string* command_json,
-                      std::string* err);
+                      std::vector<std::pair<std::string, std::string>>* declared_env,
+                      AttemptArtifacts* art, std::string* err);
+  std::string MetricsPath(int task, int attempt) const;
 
   const Dag& dag_;
   Store* store_;
@@ -117,6 +126,10 @@ class Engine {
   std::vector<int64_t> attempt_ids_;   // running attempt id per task
   std::vector<std::pair<int64_t, int>> retry_due_;  // (monotonic due time, task) of retries
   std::string log_dir_;
+  std::string dag_sha256_;
+  std::unique_ptr<ContentStore> cas_;
+  std::unique_ptr<ArtifactTracker> tracker_;
+  std::vector<AttemptArtifacts> artifacts_;  // the current attempt's, per task
   std::string logical_date_, ds_;
 };
 

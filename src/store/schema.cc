@@ -370,12 +370,58 @@ CREATE TABLE ol_outbox (
 CREATE INDEX ix_outbox_unsent ON ol_outbox(id) WHERE sent_at_ms IS NULL;
 )SQL";
 
+// Migration 2: what the lineage/cache/registry code needed beyond the reserved tables.
+// - Aliases remember the run that set them (run_id is the external id, TEXT without a
+//   foreign key, so history survives `gc` of that run); the history triggers copy it.
+// - model_alias_history and audit_log are append-only (UPDATE and DELETE refused).
+// - A cached attempt must name a succeeded source attempt (the v1 CHECK only forbade a
+//   source on non-cached attempts).
+// - Indexes for PreviousManifest (task name), metric history (name) and gc (blessings
+//   by evaluator).
+constexpr const char kMigration2[] = R"SQL(
+ALTER TABLE model_aliases ADD COLUMN run_id TEXT;
+ALTER TABLE model_alias_history ADD COLUMN run_id TEXT;
+
+DROP TRIGGER trg_alias_ins;
+DROP TRIGGER trg_alias_upd;
+CREATE TRIGGER trg_alias_ins AFTER INSERT ON model_aliases BEGIN
+  INSERT INTO model_alias_history(model_name, alias, artifact_id, prev_artifact_id, set_at_ms,
+                                  set_by, run_id)
+  VALUES (NEW.model_name, NEW.alias, NEW.artifact_id, NULL, NEW.set_at_ms, NEW.set_by,
+          NEW.run_id);
+END;
+CREATE TRIGGER trg_alias_upd AFTER UPDATE ON model_aliases BEGIN
+  INSERT INTO model_alias_history(model_name, alias, artifact_id, prev_artifact_id, set_at_ms,
+                                  set_by, run_id)
+  VALUES (NEW.model_name, NEW.alias, NEW.artifact_id, OLD.artifact_id, NEW.set_at_ms,
+          NEW.set_by, NEW.run_id);
+END;
+CREATE TRIGGER trg_alias_history_no_update BEFORE UPDATE ON model_alias_history
+BEGIN SELECT RAISE(ABORT, 'model_alias_history is append-only'); END;
+CREATE TRIGGER trg_alias_history_no_delete BEFORE DELETE ON model_alias_history
+BEGIN SELECT RAISE(ABORT, 'model_alias_history is append-only'); END;
+CREATE TRIGGER trg_audit_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+CREATE TRIGGER trg_ta_cached_source BEFORE INSERT ON task_attempts
+WHEN NEW.state = 'cached' AND NOT EXISTS (SELECT 1 FROM task_attempts
+     WHERE id = NEW.cache_source_attempt_id AND state = 'succeeded')
+BEGIN SELECT RAISE(ABORT, 'a cached attempt needs a succeeded cache_source_attempt_id'); END;
+
+CREATE INDEX ix_ti_task_name ON task_instances(task_name, dag_run_id);
+CREATE INDEX ix_metrics_name ON metrics(name, ts_ms);
+CREATE INDEX ix_blessings_evaluator ON blessings(evaluator_attempt_id);
+CREATE INDEX ix_alias_run ON model_aliases(run_id) WHERE run_id IS NOT NULL;
+)SQL";
+
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
   static const std::vector<Migration> kAll = {
       {1, "initial schema: runs, tasks, attempts, transitions; reserved lineage tables",
        kMigration1},
+      {2, "lineage: alias run ids, append-only history and audit, cached-source guard",
+       kMigration2},
   };
   return kAll;
 }

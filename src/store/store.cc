@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <string_view>
@@ -63,6 +65,12 @@ class Stmt {
   /// 0 -> NULL (the records use 0 for "not yet").
   Stmt& BindIntOrNull(int i, int64_t v) { return v == 0 ? BindNull(i) : Bind(i, v); }
   Stmt& Bind(int i, std::optional<int> v) { return v ? Bind(i, *v) : BindNull(i); }
+  /// NaN and nullopt -> NULL (SQLite would store NaN as NULL anyway; be explicit).
+  Stmt& Bind(int i, std::optional<double> v) {
+    if (!v || std::isnan(*v)) return BindNull(i);
+    return Check(sqlite3_bind_double(stmt_, i, *v));
+  }
+  Stmt& BindOpt(int i, std::optional<int64_t> v) { return v ? Bind(i, *v) : BindNull(i); }
   Stmt& BindBlob(int i, std::string_view v) {
     return Check(sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()),
                                    SQLITE_TRANSIENT));
@@ -76,6 +84,14 @@ class Stmt {
   std::optional<int> OptInt(int c) const {
     if (IsNull(c)) return std::nullopt;
     return static_cast<int>(sqlite3_column_int64(stmt_, c));
+  }
+  std::optional<int64_t> OptInt64(int c) const {
+    if (IsNull(c)) return std::nullopt;
+    return sqlite3_column_int64(stmt_, c);
+  }
+  std::optional<double> OptDouble(int c) const {
+    if (IsNull(c)) return std::nullopt;
+    return sqlite3_column_double(stmt_, c);
   }
   std::string Text(int c) const {
     const unsigned char* p = sqlite3_column_text(stmt_, c);
@@ -160,6 +176,95 @@ RunRecord ReadRun(const Stmt& q) {
   return r;
 }
 
+// The columns every AttemptRecord query reads, in ReadAttempt's order ("a" = the attempt,
+// "ti" = its instance).
+constexpr std::string_view kAttemptCols =
+    "a.id, a.task_instance_id, ti.task_name, a.attempt_no, a.state, a.pid, a.host, "
+    "a.command_json, a.log_path, a.exit_code, a.term_signal, a.started_at_ms, "
+    "a.ended_at_ms, a.error, a.cache_source_attempt_id, a.manifest_json, a.code_digest, "
+    "a.env_digest ";
+
+AttemptRecord ReadAttempt(const Stmt& q) {
+  AttemptRecord a;
+  a.id = q.Int(0);
+  a.task_instance_id = q.Int(1);
+  a.task = q.Text(2);
+  a.attempt_no = static_cast<int>(q.Int(3));
+  a.state = q.Text(4);
+  a.pid = q.Int(5);
+  a.host = q.Text(6);
+  a.command_json = q.Text(7);
+  a.log_path = q.Text(8);
+  a.exit_code = q.OptInt(9);
+  a.signal = q.OptInt(10);
+  a.started_ms = q.Int(11);
+  a.ended_ms = q.Int(12);
+  a.error = q.Text(13);
+  a.cache_source_attempt_id = q.OptInt64(14);
+  a.manifest_json = q.Text(15);
+  a.code_digest = q.Text(16);
+  a.env_digest = q.Text(17);
+  return a;
+}
+
+// The columns every ArtifactRecord query reads ("a" = artifacts), from column |first|.
+constexpr std::string_view kArtifactCols =
+    "a.id, a.kind, a.uri, a.sha256, a.size_bytes, a.file_count, a.name, a.props_json, "
+    "a.state, a.created_at_ms ";
+
+ArtifactRecord ReadArtifact(const Stmt& q, int first) {
+  ArtifactRecord r;
+  r.id = q.Int(first);
+  r.kind = q.Text(first + 1);
+  r.uri = q.Text(first + 2);
+  r.sha256 = q.Text(first + 3);
+  r.size_bytes = q.Int(first + 4);
+  r.file_count = q.Int(first + 5);
+  r.name = q.Text(first + 6);
+  r.props_json = q.Text(first + 7);
+  r.state = q.Text(first + 8);
+  r.created_ms = q.Int(first + 9);
+  return r;
+}
+
+// Metric rows: the attempt's run, dag and task, and the latest step of each name.
+constexpr std::string_view kMetricSelect =
+    "SELECT m.attempt_id, r.run_id, d.name, ti.task_name, ta.attempt_no, m.name, m.step, "
+    "m.value, m.ts_ms FROM metrics m "
+    "JOIN task_attempts ta ON ta.id = m.attempt_id "
+    "JOIN task_instances ti ON ti.id = ta.task_instance_id "
+    "JOIN dag_runs r ON r.id = ti.dag_run_id JOIN dags d ON d.id = r.dag_id "
+    "WHERE m.step = (SELECT max(x.step) FROM metrics x "
+    "                WHERE x.attempt_id = m.attempt_id AND x.name = m.name) ";
+
+MetricRecord ReadMetric(const Stmt& q) {
+  MetricRecord m;
+  m.attempt_id = q.Int(0);
+  m.run_id = q.Text(1);
+  m.dag = q.Text(2);
+  m.task = q.Text(3);
+  m.attempt_no = static_cast<int>(q.Int(4));
+  m.name = q.Text(5);
+  m.step = q.Int(6);
+  m.value = q.OptDouble(7);
+  m.ts_ms = q.Int(8);
+  return m;
+}
+
+bool IsLowerHex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+constexpr std::string_view kArtifactKinds[] = {"dataset", "model",       "metrics", "report",
+                                               "code",    "environment", "other"};
+constexpr std::string_view kArtifactStates[] = {"live", "missing", "deleted", "quarantined"};
+
+template <size_t N>
+bool OneOf(std::string_view v, const std::string_view (&set)[N]) {
+  return std::find(std::begin(set), std::end(set), v) != std::end(set);
+}
+
 // The smallest string greater than every string starting with |prefix| (bytewise), or
 // nullopt if there is none (prefix of 0xff bytes).
 // Lets the statement cache be probed with a string_view (no allocation per lookup).
@@ -215,8 +320,70 @@ class SqliteStore final : public Store {
   Status CloseRunningWork(int64_t run_pk, int64_t at_ms, std::string_view reason);
   Status ReopenRun(int64_t run_pk, int64_t at_ms, int64_t owner_pid,
                    const std::string& owner_host) override;
+  Result<AttemptRecord> GetAttempt(int64_t attempt_id) override;
+
+  Result<int64_t> UpsertArtifact(const ArtifactRecord& artifact) override;
+  Result<ArtifactRecord> GetArtifact(int64_t artifact_id) override;
+  Status SetArtifactState(int64_t artifact_id, const std::string& state) override;
+  Status AddEvent(const EventRecord& event) override;
+  Result<std::vector<AttemptArtifact>> AttemptArtifacts(int64_t attempt_id) override;
+  Result<std::vector<ArtifactRecord>> FindArtifacts(const std::string& path_or_sha) override;
+  Result<LineageGraph> Upstream(int64_t artifact_id) override;
+  Result<LineageGraph> Downstream(int64_t artifact_id) override;
+
+  Status SetAttemptCache(int64_t attempt_id, const std::string& cache_key,
+                         const std::string& manifest_json) override;
+  Result<std::optional<CacheHit>> LookupCache(const std::string& cache_key) override;
+  Status PutCacheEntry(const std::string& cache_key, const std::string& task,
+                       const std::string& manifest_json, int64_t producing_attempt_id,
+                       int64_t now_ms) override;
+  Status InvalidateCacheEntry(const std::string& cache_key, const std::string& reason,
+                              int64_t now_ms) override;
+  Status NoteCacheHit(const std::string& cache_key, int64_t now_ms) override;
+  Result<std::optional<std::string>> PreviousManifest(int64_t attempt_id) override;
+
+  Status RecordMetrics(
+      int64_t attempt_id, const std::vector<std::pair<std::string, std::optional<double>>>& metrics,
+      int64_t ts_ms) override;
+  Result<std::vector<MetricRecord>> MetricsOfAttempt(int64_t attempt_id) override;
+  Result<std::vector<MetricRecord>> MetricsHistory(const std::string& dag,
+                                                   const std::string& name, int limit) override;
+  Result<std::vector<MetricRecord>> RunMetrics(int64_t run_pk) override;
+  Result<std::map<std::string, std::optional<double>>> TaskMetrics(
+      int64_t run_pk, const std::string& task) override;
+
+  Status SetAlias(const std::string& model, const std::string& alias, int64_t artifact_id,
+                  const std::string& set_by, int64_t run_pk, int64_t now_ms) override;
+  Result<std::optional<AliasRecord>> GetAlias(const std::string& model,
+                                              const std::string& alias) override;
+  Result<std::vector<AliasRecord>> ListAliases() override;
+  Result<std::vector<AliasHistoryRecord>> AliasHistory(const std::string& model,
+                                                       const std::string& alias) override;
+  Result<std::optional<std::map<std::string, std::optional<double>>>> AliasTaskMetrics(
+      const std::string& model, const std::string& alias, const std::string& task) override;
+
+  Result<int64_t> AppendAudit(const AuditRecord& record) override;
+  Result<std::vector<AuditRecord>> ListAudit(const AuditFilter& filter) override;
+
+  Result<std::vector<RunRecord>> RunsForRetention(int64_t before_ms) override;
+  Result<std::set<std::string>> ArtifactsToKeep(int64_t before_ms) override;
+  Result<ForgetResult> ForgetRun(int64_t run_pk) override;
+  Status ReclaimSpace() override;
 
  private:
+  /// Steps |q| to the end, calling |row| for each row.
+  template <class F>
+  Status EachRow(Stmt& q, std::string_view what, F&& row);
+  /// A statement's error; constraint failures (CHECK, FOREIGN KEY) become kInvalidArgument
+  /// with |what| (they mean bad input from the caller, not a bug here).
+  Status InputError(int rc, std::string_view what) const;
+  /// Fills a graph's nodes from (kind, id, depth, via) rows, then its edges.
+  Status LoadGraph(Stmt& q, bool upstream, LineageGraph* g);
+  /// Metrics of the latest succeeded/cached attempt per task of a run ("" = every task).
+  Result<std::vector<MetricRecord>> ResolvedRunMetrics(int64_t run_pk, const std::string& task);
+  Result<std::vector<AliasRecord>> QueryAliases(const std::string& model,
+                                                const std::string& alias);
+
   struct DbInfo {
     int64_t application_id = 0;
     int user_version = 0;
@@ -709,6 +876,21 @@ Status SqliteStore::SetTaskState(int64_t ti_id, const std::string& state, int64_
 }
 
 Result<int64_t> SqliteStore::StartAttempt(const AttemptRecord& a) {
+  if ((a.state == "cached") != a.cache_source_attempt_id.has_value()) {
+    return Status::InvalidArgument(
+        "attempt " + std::to_string(a.attempt_no) + " of instance " +
+        std::to_string(a.task_instance_id) +
+        ": a cache_source_attempt_id is required for, and only allowed on, a cached attempt");
+  }
+  if (a.cache_source_attempt_id) {
+    Result<AttemptRecord> src = GetAttempt(*a.cache_source_attempt_id);
+    if (!src.ok()) return src.status();
+    if (src->state != "succeeded") {
+      return Status::FailedPrecondition("cache source attempt " +
+                                        std::to_string(src->id) + " is " + src->state +
+                                        "; only a succeeded attempt can be reused");
+    }
+  }
   int64_t id = 0;
   Status s = Atomically(true, [&]() -> Status {
     Stmt bump;
@@ -748,8 +930,9 @@ Result<int64_t> SqliteStore::StartAttempt(const AttemptRecord& a) {
     Stmt q;
     if (Status st = Prepare(
             "INSERT INTO task_attempts(task_instance_id, attempt_no, state, pid, host, "
-            "command_json, log_path, exit_code, term_signal, started_at_ms, ended_at_ms, error) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            "command_json, log_path, exit_code, term_signal, started_at_ms, ended_at_ms, error, "
+            "cache_source_attempt_id, manifest_json, code_digest, env_digest) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             &q);
         !st.ok()) {
       return st;
@@ -758,6 +941,8 @@ Result<int64_t> SqliteStore::StartAttempt(const AttemptRecord& a) {
     q.BindIntOrNull(4, a.pid).BindTextOrNull(5, a.host).BindTextOrNull(6, a.command_json);
     q.BindTextOrNull(7, a.log_path).Bind(8, a.exit_code).Bind(9, a.signal);
     q.Bind(10, a.started_ms).BindIntOrNull(11, a.ended_ms).BindTextOrNull(12, a.error);
+    q.BindOpt(13, a.cache_source_attempt_id).BindTextOrNull(14, a.manifest_json);
+    q.BindTextOrNull(15, a.code_digest).BindTextOrNull(16, a.env_digest);
     if (Status st = Done(q, "inserting an attempt"); !st.ok()) return st;
     id = sqlite3_last_insert_rowid(db_);
     return Status::OK();
@@ -910,37 +1095,15 @@ Result<std::vector<TaskInstanceRecord>> SqliteStore::ListTaskInstances(int64_t r
 
 Result<std::vector<AttemptRecord>> SqliteStore::ListAttempts(int64_t run_pk) {
   Stmt q;
-  if (Status s = Prepare(
-          "SELECT a.id, a.task_instance_id, ti.task_name, a.attempt_no, a.state, a.pid, a.host, "
-          "a.command_json, a.log_path, a.exit_code, a.term_signal, a.started_at_ms, "
-          "a.ended_at_ms, a.error FROM task_instances ti "
-          "JOIN task_attempts a ON a.task_instance_id = ti.id "
-          "WHERE ti.dag_run_id = ?1 ORDER BY ti.id, a.attempt_no",
-          &q);
-      !s.ok()) {
-    return s;
-  }
+  static const std::string kSql = "SELECT " + std::string(kAttemptCols) +
+                                   "FROM task_instances ti "
+                                   "JOIN task_attempts a ON a.task_instance_id = ti.id "
+                                   "WHERE ti.dag_run_id = ?1 ORDER BY ti.id, a.attempt_no";
+  if (Status s = Prepare(kSql, &q); !s.ok()) return s;
   q.Bind(1, run_pk);
   std::vector<AttemptRecord> out;
   int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) {
-    AttemptRecord a;
-    a.id = q.Int(0);
-    a.task_instance_id = q.Int(1);
-    a.task = q.Text(2);
-    a.attempt_no = static_cast<int>(q.Int(3));
-    a.state = q.Text(4);
-    a.pid = q.Int(5);
-    a.host = q.Text(6);
-    a.command_json = q.Text(7);
-    a.log_path = q.Text(8);
-    a.exit_code = q.OptInt(9);
-    a.signal = q.OptInt(10);
-    a.started_ms = q.Int(11);
-    a.ended_ms = q.Int(12);
-    a.error = q.Text(13);
-    out.push_back(std::move(a));
-  }
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadAttempt(q));
   if (rc != SQLITE_DONE) return Error(rc, "listing attempts");
   return out;
 }
@@ -1082,6 +1245,1145 @@ Status SqliteStore::ReopenRun(int64_t run_pk, int64_t at_ms, int64_t owner_pid,
     clear.Bind(1, run_pk);
     return Done(clear, "clearing the run reason");
   });
+}
+
+// --- lineage, cache, metrics, registry, audit, retention ------------------------------
+// docs/lineage.md describes the model; LINEAGE.md section 4 the queries these follow.
+
+template <class F>
+Status SqliteStore::EachRow(Stmt& q, std::string_view what, F&& row) {
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) row();
+  return rc == SQLITE_DONE ? Status::OK() : Error(rc, what);
+}
+
+Status SqliteStore::InputError(int rc, std::string_view what) const {
+  if (rc == SQLITE_CONSTRAINT_CHECK || rc == SQLITE_CONSTRAINT_FOREIGNKEY ||
+      rc == SQLITE_CONSTRAINT_NOTNULL) {
+    return Status::InvalidArgument("database " + path_ + ": " + std::string(what) + ": " +
+                                   sqlite3_errmsg(db_));
+  }
+  return Error(rc, what);
+}
+
+Result<AttemptRecord> SqliteStore::GetAttempt(int64_t attempt_id) {
+  static const std::string kSql = "SELECT " + std::string(kAttemptCols) +
+                                   "FROM task_attempts a "
+                                   "JOIN task_instances ti ON ti.id = a.task_instance_id "
+                                   "WHERE a.id = ?1";
+  Stmt q;
+  if (Status s = Prepare(kSql, &q); !s.ok()) return s;
+  q.Bind(1, attempt_id);
+  int rc = q.Step();
+  if (rc == SQLITE_ROW) return ReadAttempt(q);
+  if (rc == SQLITE_DONE) {
+    return Status::NotFound("no task attempt with id " + std::to_string(attempt_id));
+  }
+  return Error(rc, "reading an attempt");
+}
+
+// --- artifacts and events --------------------------------------------------------------
+
+Result<int64_t> SqliteStore::UpsertArtifact(const ArtifactRecord& a) {
+  if (!OneOf(a.kind, kArtifactKinds)) {
+    return Status::InvalidArgument("artifact " + a.uri + ": unknown kind '" + a.kind + "'");
+  }
+  if (a.uri.empty()) return Status::InvalidArgument("artifact with an empty uri");
+  if (a.sha256.size() != 64 || !IsLowerHex(a.sha256)) {
+    return Status::InvalidArgument("artifact " + a.uri + ": sha256 must be 64 lowercase hex "
+                                   "digits, not '" + a.sha256 + "'");
+  }
+  if (a.size_bytes < 0) return Status::InvalidArgument("artifact " + a.uri + ": negative size");
+  if (!OneOf(a.state, kArtifactStates)) {
+    return Status::InvalidArgument("artifact " + a.uri + ": unknown state '" + a.state + "'");
+  }
+  int64_t id = 0;
+  Status s = Atomically(true, [&]() -> Status {
+    // Same bytes at the same place again: the row exists. If gc or a check had marked it
+    // gone, it is back; a quarantined artifact stays quarantined.
+    Stmt ins;
+    if (Status st = Prepare(
+            "INSERT INTO artifacts(kind, uri, sha256, size_bytes, file_count, name, props_json, "
+            "state, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+            "ON CONFLICT(uri, sha256) DO UPDATE SET state = 'live' "
+            "WHERE state IN ('missing','deleted')",
+            &ins);
+        !st.ok()) {
+      return st;
+    }
+    ins.Bind(1, a.kind).Bind(2, a.uri).Bind(3, a.sha256).Bind(4, a.size_bytes);
+    ins.Bind(5, a.file_count).BindTextOrNull(6, a.name);
+    ins.Bind(7, a.props_json.empty() ? std::string_view("{}") : a.props_json).Bind(8, a.state);
+    ins.Bind(9, a.created_ms ? a.created_ms : WallNowMs());
+    int rc;
+    while ((rc = ins.Step()) == SQLITE_ROW) {
+    }
+    if (rc != SQLITE_DONE) return InputError(rc, "recording artifact " + a.uri);
+    Stmt q;
+    if (Status st = Prepare("SELECT id FROM artifacts WHERE uri = ?1 AND sha256 = ?2", &q);
+        !st.ok()) {
+      return st;
+    }
+    q.Bind(1, a.uri).Bind(2, a.sha256);
+    rc = q.Step();
+    if (rc != SQLITE_ROW) return Error(rc, "finding artifact " + a.uri);
+    id = q.Int(0);
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return id;
+}
+
+Result<ArtifactRecord> SqliteStore::GetArtifact(int64_t artifact_id) {
+  static const std::string kSql =
+      "SELECT " + std::string(kArtifactCols) + "FROM artifacts a WHERE a.id = ?1";
+  Stmt q;
+  if (Status s = Prepare(kSql, &q); !s.ok()) return s;
+  q.Bind(1, artifact_id);
+  int rc = q.Step();
+  if (rc == SQLITE_ROW) return ReadArtifact(q, 0);
+  if (rc == SQLITE_DONE) {
+    return Status::NotFound("no artifact with id " + std::to_string(artifact_id));
+  }
+  return Error(rc, "reading an artifact");
+}
+
+Status SqliteStore::SetArtifactState(int64_t artifact_id, const std::string& state) {
+  if (!OneOf(state, kArtifactStates)) {
+    return Status::InvalidArgument("unknown artifact state '" + state + "'");
+  }
+  return Atomically(false, [&]() -> Status {
+    Stmt q;
+    if (Status s = Prepare("UPDATE artifacts SET state = ?2 WHERE id = ?1", &q); !s.ok()) {
+      return s;
+    }
+    q.Bind(1, artifact_id).Bind(2, state);
+    if (Status s = Done(q, "setting artifact state"); !s.ok()) return s;
+    if (sqlite3_changes(db_) != 1) {
+      return Status::NotFound("no artifact with id " + std::to_string(artifact_id));
+    }
+    return Status::OK();
+  });
+}
+
+Status SqliteStore::AddEvent(const EventRecord& e) {
+  if (e.direction != "in" && e.direction != "out") {
+    return Status::InvalidArgument("event direction must be 'in' or 'out', not '" +
+                                   e.direction + "'");
+  }
+  if (e.role.empty()) return Status::InvalidArgument("event with an empty role");
+  return Atomically(false, [&]() -> Status {
+    Stmt q;
+    if (Status s = Prepare("INSERT INTO events(attempt_id, artifact_id, direction, role, at_ms) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                           &q);
+        !s.ok()) {
+      return s;
+    }
+    q.Bind(1, e.attempt_id).Bind(2, e.artifact_id).Bind(3, e.direction).Bind(4, e.role);
+    q.Bind(5, e.at_ms ? e.at_ms : WallNowMs());
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) {
+    }
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+      return Status::NotFound("no attempt " + std::to_string(e.attempt_id) + " or artifact " +
+                              std::to_string(e.artifact_id) + " for a lineage event");
+    }
+    return rc == SQLITE_DONE ? Status::OK() : Error(rc, "recording a lineage event");
+  });
+}
+
+Result<std::vector<AttemptArtifact>> SqliteStore::AttemptArtifacts(int64_t attempt_id) {
+  static const std::string kSql = "SELECT e.direction, e.role, " + std::string(kArtifactCols) +
+                                   "FROM events e JOIN artifacts a ON a.id = e.artifact_id "
+                                   "WHERE e.attempt_id = ?1 ORDER BY e.direction, e.role, a.uri";
+  Stmt q;
+  if (Status s = Prepare(kSql, &q); !s.ok()) return s;
+  q.Bind(1, attempt_id);
+  std::vector<AttemptArtifact> out;
+  Status s = EachRow(q, "listing an attempt's artifacts", [&] {
+    out.push_back({q.Text(0), q.Text(1), ReadArtifact(q, 2)});
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<std::vector<ArtifactRecord>> SqliteStore::FindArtifacts(const std::string& path_or_sha) {
+  std::string key = path_or_sha;
+  while (key.size() > 2 && key.compare(0, 2, "./") == 0) key.erase(0, 2);
+  if (key.empty()) return Status::InvalidArgument("empty artifact path or digest");
+  std::vector<ArtifactRecord> out;
+  {
+    static const std::string kByUri = "SELECT " + std::string(kArtifactCols) +
+                                       "FROM artifacts a WHERE a.uri = ?1 "
+                                       "ORDER BY a.created_at_ms DESC, a.id DESC";
+    Stmt q;
+    if (Status s = Prepare(kByUri, &q); !s.ok()) return s;
+    q.Bind(1, key);
+    if (Status s = EachRow(q, "finding artifacts", [&] { out.push_back(ReadArtifact(q, 0)); });
+        !s.ok()) {
+      return s;
+    }
+    if (!out.empty()) return out;
+  }
+  std::string hex = key.compare(0, 7, "sha256:") == 0 ? key.substr(7) : key;
+  for (char& c : hex) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  if (hex.empty() || hex.size() > 64 || !IsLowerHex(hex)) return out;  // not a digest
+  if (hex.size() < 6) {
+    return Status::InvalidArgument("digest prefix '" + hex +
+                                   "' is too short; give at least 6 hex digits");
+  }
+  // A range scan on ix_artifacts_sha (as FindRun does for run ids).
+  static const std::string kBySha = "SELECT " + std::string(kArtifactCols) +
+                                     "FROM artifacts a WHERE a.sha256 >= ?1 AND a.sha256 < ?2 "
+                                     "ORDER BY a.created_at_ms DESC, a.id DESC LIMIT 100";
+  Stmt q;
+  if (Status s = Prepare(kBySha, &q); !s.ok()) return s;
+  q.Bind(1, hex).Bind(2, *PrefixUpperBound(hex));
+  if (Status s = EachRow(q, "finding artifacts", [&] { out.push_back(ReadArtifact(q, 0)); });
+      !s.ok()) {
+    return s;
+  }
+  return out;
+}
+
+// The walks return rows (node kind 0 = artifact / 1 = attempt, id, depth, cached attempts
+// that led to it as "id,id"). Depth counts executions from the start artifact; UNION
+// dedups (artifact, depth), so a cycle (a task re-emitting an input unchanged) ends at
+// the 64-hop guard at the latest, and min(depth) keeps the shortest distance.
+//
+// Upstream: an artifact's real producers are the succeeded attempts with an out event on
+// it; a cached attempt stands for its source (coalesce(cache_source_attempt_id, id)),
+// whose inputs are then followed (they are the bytes the outputs were really made from).
+constexpr std::string_view kUpstreamSql = R"SQL(
+WITH RECURSIVE
+up(artifact_id, depth) AS (
+  SELECT ?1, 0
+  UNION
+  SELECT ei.artifact_id, up.depth + 1 FROM up
+  JOIN events eo ON eo.artifact_id = up.artifact_id AND eo.direction = 'out'
+  JOIN task_attempts ta ON ta.id = eo.attempt_id
+  JOIN events ei ON ei.attempt_id = coalesce(ta.cache_source_attempt_id, ta.id)
+                AND ei.direction = 'in'
+  WHERE up.depth < 64 AND ta.state IN ('succeeded','cached')),
+arts(artifact_id, depth) AS (SELECT artifact_id, min(depth) FROM up GROUP BY artifact_id),
+steps(real_id, seen_id, depth) AS (
+  SELECT coalesce(ta.cache_source_attempt_id, ta.id), ta.id, arts.depth + 1 FROM arts
+  JOIN events eo ON eo.artifact_id = arts.artifact_id AND eo.direction = 'out'
+  JOIN task_attempts ta ON ta.id = eo.attempt_id
+  WHERE arts.depth < 64 AND ta.state IN ('succeeded','cached'))
+SELECT 0, artifact_id, depth, NULL FROM arts
+UNION ALL
+SELECT 1, real_id, min(depth),
+       group_concat(DISTINCT CASE WHEN seen_id <> real_id THEN seen_id END)
+FROM steps GROUP BY real_id
+)SQL";
+
+// Downstream: every attempt with an in event on a reached artifact (any state, cached
+// included: the blast radius), and everything those attempts produced.
+constexpr std::string_view kDownstreamSql = R"SQL(
+WITH RECURSIVE
+down(artifact_id, depth) AS (
+  SELECT ?1, 0
+  UNION
+  SELECT eo.artifact_id, down.depth + 1 FROM down
+  JOIN events ei ON ei.artifact_id = down.artifact_id AND ei.direction = 'in'
+  JOIN events eo ON eo.attempt_id = ei.attempt_id AND eo.direction = 'out'
+  WHERE down.depth < 64),
+arts(artifact_id, depth) AS (SELECT artifact_id, min(depth) FROM down GROUP BY artifact_id),
+steps(attempt_id, depth) AS (
+  SELECT ei.attempt_id, arts.depth + 1 FROM arts
+  JOIN events ei ON ei.artifact_id = arts.artifact_id AND ei.direction = 'in'
+  WHERE arts.depth < 64)
+SELECT 0, artifact_id, depth, NULL FROM arts
+UNION ALL
+SELECT 1, attempt_id, min(depth), NULL FROM steps GROUP BY attempt_id
+)SQL";
+
+Status SqliteStore::LoadGraph(Stmt& walk, bool upstream, LineageGraph* g) {
+  std::map<int64_t, size_t> art_index, att_index;
+  Status s = EachRow(walk, "walking lineage", [&] {
+    if (walk.Int(0) == 0) {
+      LineageArtifact a;
+      a.artifact.id = walk.Int(1);
+      a.depth = static_cast<int>(walk.Int(2));
+      g->artifacts.push_back(std::move(a));
+    } else {
+      LineageAttempt t;
+      t.attempt_id = walk.Int(1);
+      t.depth = static_cast<int>(walk.Int(2));
+      std::string via = walk.Text(3);
+      for (size_t pos = 0; pos < via.size();) {
+        size_t end = via.find(',', pos);
+        if (end == std::string::npos) end = via.size();
+        t.reused_by.push_back(std::stoll(via.substr(pos, end - pos)));
+        pos = end + 1;
+      }
+      std::sort(t.reused_by.begin(), t.reused_by.end());
+      g->attempts.push_back(std::move(t));
+    }
+  });
+  if (!s.ok()) return s;
+  std::sort(g->artifacts.begin(), g->artifacts.end(), [](const auto& x, const auto& y) {
+    return std::pair(x.depth, x.artifact.id) < std::pair(y.depth, y.artifact.id);
+  });
+  std::sort(g->attempts.begin(), g->attempts.end(), [](const auto& x, const auto& y) {
+    return std::pair(x.depth, x.attempt_id) < std::pair(y.depth, y.attempt_id);
+  });
+
+  for (size_t i = 0; i < g->artifacts.size(); ++i) {
+    LineageArtifact& a = g->artifacts[i];
+    art_index[a.artifact.id] = i;
+    Result<ArtifactRecord> rec = GetArtifact(a.artifact.id);
+    if (!rec.ok()) return rec.status();
+    a.artifact = std::move(*rec);
+    Stmt q;
+    if (Status st = Prepare(
+            "SELECT NOT EXISTS (SELECT 1 FROM events e JOIN task_attempts ta "
+            "ON ta.id = e.attempt_id WHERE e.artifact_id = ?1 AND e.direction = 'out' "
+            "AND ta.state IN ('succeeded','cached')), "
+            "EXISTS (SELECT 1 FROM events e WHERE e.artifact_id = ?1 AND e.direction = 'in')",
+            &q);
+        !st.ok()) {
+      return st;
+    }
+    q.Bind(1, a.artifact.id);
+    if (int rc = q.Step(); rc != SQLITE_ROW) return Error(rc, "reading lineage");
+    a.is_source = q.Int(0) != 0;
+    bool consumed = q.Int(1) != 0;
+    if (a.depth >= 64 && (upstream ? !a.is_source : consumed)) g->truncated = true;
+    Stmt al;
+    if (Status st = Prepare("SELECT model_name || '@' || alias FROM model_aliases "
+                            "WHERE artifact_id = ?1 ORDER BY model_name, alias",
+                            &al);
+        !st.ok()) {
+      return st;
+    }
+    al.Bind(1, a.artifact.id);
+    if (Status st = EachRow(al, "reading aliases", [&] { a.aliases.push_back(al.Text(0)); });
+        !st.ok()) {
+      return st;
+    }
+  }
+
+  for (size_t i = 0; i < g->attempts.size(); ++i) {
+    LineageAttempt& t = g->attempts[i];
+    att_index[t.attempt_id] = i;
+    Stmt q;
+    if (Status st = Prepare(
+            "SELECT r.id, r.run_id, d.name, ti.task_name, ta.attempt_no, ta.state, "
+            "ta.command_json, ta.manifest_json, ta.code_digest, r.params_json, "
+            "r.dag_version_id, v.def_sha256, ta.cache_source_attempt_id, ta.started_at_ms, "
+            "ta.ended_at_ms FROM task_attempts ta "
+            "JOIN task_instances ti ON ti.id = ta.task_instance_id "
+            "JOIN dag_runs r ON r.id = ti.dag_run_id JOIN dags d ON d.id = r.dag_id "
+            "JOIN dag_versions v ON v.id = r.dag_version_id WHERE ta.id = ?1",
+            &q);
+        !st.ok()) {
+      return st;
+    }
+    q.Bind(1, t.attempt_id);
+    if (int rc = q.Step(); rc != SQLITE_ROW) return Error(rc, "reading a lineage attempt");
+    t.run_pk = q.Int(0);
+    t.run_id = q.Text(1);
+    t.dag = q.Text(2);
+    t.task = q.Text(3);
+    t.attempt_no = static_cast<int>(q.Int(4));
+    t.state = q.Text(5);
+    t.command_json = q.Text(6);
+    t.manifest_json = q.Text(7);
+    t.code_digest = q.Text(8);
+    t.params_json = q.Text(9);
+    t.dag_version_id = q.Int(10);
+    t.dag_sha256 = q.Text(11);
+    t.cache_source_attempt_id = q.OptInt64(12);
+    t.started_ms = q.Int(13);
+    t.ended_ms = q.Int(14);
+  }
+
+  // Edges: every event of a graph attempt whose artifact is in the graph.
+  for (const LineageAttempt& t : g->attempts) {
+    Stmt q;
+    if (Status st = Prepare("SELECT artifact_id, direction, role FROM events "
+                            "WHERE attempt_id = ?1 ORDER BY direction, role, artifact_id",
+                            &q);
+        !st.ok()) {
+      return st;
+    }
+    q.Bind(1, t.attempt_id);
+    if (Status st = EachRow(q, "reading lineage events", [&] {
+          if (art_index.count(q.Int(0))) {
+            g->edges.push_back({t.attempt_id, q.Int(0), q.Text(1), q.Text(2)});
+          }
+        });
+        !st.ok()) {
+      return st;
+    }
+  }
+  return Status::OK();
+}
+
+Result<LineageGraph> SqliteStore::Upstream(int64_t artifact_id) {
+  if (Result<ArtifactRecord> a = GetArtifact(artifact_id); !a.ok()) return a.status();
+  Stmt q;
+  if (Status s = Prepare(kUpstreamSql, &q); !s.ok()) return s;
+  q.Bind(1, artifact_id);
+  LineageGraph g;
+  g.root_artifact_id = artifact_id;
+  if (Status s = LoadGraph(q, /*upstream=*/true, &g); !s.ok()) return s;
+  return g;
+}
+
+Result<LineageGraph> SqliteStore::Downstream(int64_t artifact_id) {
+  if (Result<ArtifactRecord> a = GetArtifact(artifact_id); !a.ok()) return a.status();
+  Stmt q;
+  if (Status s = Prepare(kDownstreamSql, &q); !s.ok()) return s;
+  q.Bind(1, artifact_id);
+  LineageGraph g;
+  g.root_artifact_id = artifact_id;
+  if (Status s = LoadGraph(q, /*upstream=*/false, &g); !s.ok()) return s;
+  return g;
+}
+
+// --- build cache -----------------------------------------------------------------------
+
+Status SqliteStore::SetAttemptCache(int64_t attempt_id, const std::string& cache_key,
+                                    const std::string& manifest_json) {
+  return Atomically(true, [&]() -> Status {
+    Stmt q;
+    if (Status s = Prepare("UPDATE task_attempts SET manifest_json = coalesce(?2, manifest_json) "
+                           "WHERE id = ?1",
+                           &q);
+        !s.ok()) {
+      return s;
+    }
+    q.Bind(1, attempt_id).BindTextOrNull(2, manifest_json);
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) {
+    }
+    if (rc != SQLITE_DONE) return InputError(rc, "storing an attempt's manifest");
+    if (sqlite3_changes(db_) != 1) {
+      return Status::NotFound("no task attempt with id " + std::to_string(attempt_id));
+    }
+    if (cache_key.empty()) return Status::OK();
+    Stmt k;
+    if (Status s = Prepare("UPDATE task_instances SET cache_key = ?2 WHERE id = "
+                           "(SELECT task_instance_id FROM task_attempts WHERE id = ?1)",
+                           &k);
+        !s.ok()) {
+      return s;
+    }
+    k.Bind(1, attempt_id).Bind(2, cache_key);
+    return Done(k, "storing a task's cache key");
+  });
+}
+
+Result<std::optional<CacheHit>> SqliteStore::LookupCache(const std::string& cache_key) {
+  // LINEAGE.md Q6, hit rule 1: a valid entry whose producer succeeded with exit 0.
+  CacheHit hit;
+  {
+    Stmt q;
+    if (Status s = Prepare("SELECT ce.producing_attempt_id, ce.task_name, ce.manifest_json "
+                           "FROM cache_entries ce "
+                           "JOIN task_attempts ta ON ta.id = ce.producing_attempt_id "
+                           "WHERE ce.cache_key = ?1 AND ce.invalidated_at_ms IS NULL "
+                           "AND ta.state = 'succeeded' AND coalesce(ta.exit_code, 0) = 0",
+                           &q);
+        !s.ok()) {
+      return s;
+    }
+    q.Bind(1, cache_key);
+    int rc = q.Step();
+    if (rc == SQLITE_DONE) return std::optional<CacheHit>();
+    if (rc != SQLITE_ROW) return Error(rc, "looking up the cache");
+    hit.producing_attempt_id = q.Int(0);
+    hit.task = q.Text(1);
+    hit.manifest_json = q.Text(2);
+  }
+  static const std::string kOutputs = "SELECT e.role, " + std::string(kArtifactCols) +
+                                       "FROM events e JOIN artifacts a ON a.id = e.artifact_id "
+                                       "WHERE e.attempt_id = ?1 AND e.direction = 'out' "
+                                       "ORDER BY e.role, a.uri";
+  Stmt q;
+  if (Status s = Prepare(kOutputs, &q); !s.ok()) return s;
+  q.Bind(1, hit.producing_attempt_id);
+  Status s = EachRow(q, "reading cached outputs", [&] {
+    hit.outputs.emplace_back(q.Text(0), ReadArtifact(q, 1));
+    if (hit.outputs.back().second.state != "live") hit.all_live = false;
+  });
+  if (!s.ok()) return s;
+  return std::optional<CacheHit>(std::move(hit));
+}
+
+Status SqliteStore::PutCacheEntry(const std::string& cache_key, const std::string& task,
+                                  const std::string& manifest_json, int64_t producing_attempt_id,
+                                  int64_t now_ms) {
+  if (cache_key.empty()) return Status::InvalidArgument("empty cache key");
+  Result<AttemptRecord> producer = GetAttempt(producing_attempt_id);
+  if (!producer.ok()) return producer.status();
+  if (producer->state != "succeeded") {
+    return Status::FailedPrecondition("attempt " + std::to_string(producing_attempt_id) +
+                                      " is " + producer->state +
+                                      "; only a succeeded attempt can fill the cache");
+  }
+  const std::string& manifest = manifest_json.empty() ? producer->manifest_json : manifest_json;
+  if (manifest.empty()) {
+    return Status::InvalidArgument("cache entry " + cache_key + " without a manifest");
+  }
+  // "v<K>:..." -> K (the recipe version, LINEAGE.md section 3); 0 if absent.
+  int64_t version = 0;
+  if (cache_key.size() > 1 && cache_key[0] == 'v') {
+    size_t i = 1;
+    int64_t v = 0;
+    while (i < cache_key.size() && isdigit(static_cast<unsigned char>(cache_key[i])) &&
+           v < 1000000) {
+      v = v * 10 + (cache_key[i++] - '0');
+    }
+    if (i > 1 && i < cache_key.size() && cache_key[i] == ':') version = v;
+  }
+  return Atomically(false, [&]() -> Status {
+    Stmt q;
+    if (Status s = Prepare(
+            "INSERT INTO cache_entries(cache_key, key_version, task_name, manifest_json, "
+            "producing_attempt_id, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+            "ON CONFLICT(cache_key) DO UPDATE SET key_version = excluded.key_version, "
+            "task_name = excluded.task_name, manifest_json = excluded.manifest_json, "
+            "producing_attempt_id = excluded.producing_attempt_id, "
+            "created_at_ms = excluded.created_at_ms, invalidated_at_ms = NULL, "
+            "invalidated_reason = NULL "
+            "WHERE excluded.producing_attempt_id > cache_entries.producing_attempt_id "
+            "OR cache_entries.invalidated_at_ms IS NOT NULL",
+            &q);
+        !s.ok()) {
+      return s;
+    }
+    q.Bind(1, cache_key).Bind(2, version).Bind(3, task.empty() ? producer->task : task);
+    q.Bind(4, manifest).Bind(5, producing_attempt_id).Bind(6, now_ms);
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) {
+    }
+    return rc == SQLITE_DONE ? Status::OK() : InputError(rc, "storing cache entry " + cache_key);
+  });
+}
+
+Status SqliteStore::InvalidateCacheEntry(const std::string& cache_key, const std::string& reason,
+                                         int64_t now_ms) {
+  return Atomically(false, [&]() -> Status {
+    Stmt q;
+    if (Status s = Prepare("UPDATE cache_entries SET invalidated_at_ms = ?2, "
+                           "invalidated_reason = ?3 WHERE cache_key = ?1",
+                           &q);
+        !s.ok()) {
+      return s;
+    }
+    q.Bind(1, cache_key).Bind(2, now_ms).BindTextOrNull(3, reason);
+    if (Status s = Done(q, "invalidating a cache entry"); !s.ok()) return s;
+    if (sqlite3_changes(db_) != 1) return Status::NotFound("no cache entry " + cache_key);
+    return Status::OK();
+  });
+}
+
+Status SqliteStore::NoteCacheHit(const std::string& cache_key, int64_t now_ms) {
+  return Atomically(false, [&]() -> Status {
+    Stmt q;
+    if (Status s = Prepare("UPDATE cache_entries SET hit_count = hit_count + 1, "
+                           "last_hit_at_ms = ?2 WHERE cache_key = ?1",
+                           &q);
+        !s.ok()) {
+      return s;
+    }
+    q.Bind(1, cache_key).Bind(2, now_ms);
+    if (Status s = Done(q, "counting a cache hit"); !s.ok()) return s;
+    if (sqlite3_changes(db_) != 1) return Status::NotFound("no cache entry " + cache_key);
+    return Status::OK();
+  });
+}
+
+Result<std::optional<std::string>> SqliteStore::PreviousManifest(int64_t attempt_id) {
+  if (Result<AttemptRecord> a = GetAttempt(attempt_id); !a.ok()) return a.status();
+  Stmt q;
+  if (Status s = Prepare(
+          "SELECT ta.manifest_json FROM task_attempts cur "
+          "JOIN task_instances cti ON cti.id = cur.task_instance_id "
+          "JOIN dag_runs cr ON cr.id = cti.dag_run_id "
+          "JOIN task_instances ti ON ti.task_name = cti.task_name "
+          "JOIN dag_runs r ON r.id = ti.dag_run_id AND r.dag_id = cr.dag_id "
+          "JOIN task_attempts ta ON ta.task_instance_id = ti.id "
+          "WHERE cur.id = ?1 AND ta.id < cur.id AND ta.manifest_json IS NOT NULL "
+          "ORDER BY ta.id DESC LIMIT 1",
+          &q);
+      !s.ok()) {
+    return s;
+  }
+  q.Bind(1, attempt_id);
+  int rc = q.Step();
+  if (rc == SQLITE_ROW) return std::optional<std::string>(q.Text(0));
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  return Error(rc, "finding the previous manifest");
+}
+
+// --- metrics -----------------------------------------------------------------------------
+
+Status SqliteStore::RecordMetrics(
+    int64_t attempt_id, const std::vector<std::pair<std::string, std::optional<double>>>& metrics,
+    int64_t ts_ms) {
+  for (const auto& m : metrics) {
+    if (m.first.empty()) return Status::InvalidArgument("metric with an empty name");
+  }
+  return Atomically(true, [&]() -> Status {
+    for (const auto& [name, value] : metrics) {
+      Stmt q;
+      if (Status s = Prepare("INSERT INTO metrics(attempt_id, name, step, value, ts_ms) "
+                             "VALUES (?1, ?2, 0, ?3, ?4) ON CONFLICT(attempt_id, name, step) "
+                             "DO UPDATE SET value = excluded.value, ts_ms = excluded.ts_ms",
+                             &q);
+          !s.ok()) {
+        return s;
+      }
+      q.Bind(1, attempt_id).Bind(2, name).Bind(3, value).Bind(4, ts_ms);
+      int rc;
+      while ((rc = q.Step()) == SQLITE_ROW) {
+      }
+      if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        return Status::NotFound("no task attempt with id " + std::to_string(attempt_id));
+      }
+      if (rc != SQLITE_DONE) return Error(rc, "recording metric " + name);
+    }
+    return Status::OK();
+  });
+}
+
+Result<std::vector<MetricRecord>> SqliteStore::MetricsOfAttempt(int64_t attempt_id) {
+  static const std::string kSql =
+      std::string(kMetricSelect) + "AND m.attempt_id = ?1 ORDER BY m.name";
+  Stmt q;
+  if (Status s = Prepare(kSql, &q); !s.ok()) return s;
+  q.Bind(1, attempt_id);
+  std::vector<MetricRecord> out;
+  Status s = EachRow(q, "reading metrics", [&] { out.push_back(ReadMetric(q)); });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<std::vector<MetricRecord>> SqliteStore::MetricsHistory(const std::string& dag,
+                                                              const std::string& name,
+                                                              int limit) {
+  static const std::string kOrder =
+      " ORDER BY m.ts_ms DESC, m.attempt_id DESC, m.name LIMIT ?3";
+  static const std::string kAll =
+      std::string(kMetricSelect) + "AND r.dag_id = (SELECT id FROM dags WHERE name = ?1)" + kOrder;
+  static const std::string kByName = std::string(kMetricSelect) +
+                                     "AND m.name = ?2 AND "
+                                     "r.dag_id = (SELECT id FROM dags WHERE name = ?1)" +
+                                     kOrder;
+  Stmt q;
+  if (Status s = Prepare(name.empty() ? kAll : kByName, &q); !s.ok()) return s;
+  q.Bind(1, dag);
+  if (!name.empty()) q.Bind(2, name);
+  q.Bind(3, limit > 0 ? int64_t{limit} : int64_t{-1});
+  std::vector<MetricRecord> out;
+  Status s = EachRow(q, "reading metric history", [&] { out.push_back(ReadMetric(q)); });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<std::vector<MetricRecord>> SqliteStore::ResolvedRunMetrics(int64_t run_pk,
+                                                                  const std::string& task) {
+  // Per instance: its latest succeeded or cached attempt, a cached one standing for its
+  // source.
+  static const std::string kSql =
+      "WITH pick(aid) AS (SELECT (SELECT coalesce(ta.cache_source_attempt_id, ta.id) "
+      "FROM task_attempts ta WHERE ta.task_instance_id = ti.id "
+      "AND ta.state IN ('succeeded','cached') ORDER BY ta.attempt_no DESC LIMIT 1) "
+      "FROM task_instances ti WHERE ti.dag_run_id = ?1 AND (?2 = '' OR ti.task_name = ?2)) " +
+      std::string(kMetricSelect) +
+      "AND m.attempt_id IN (SELECT aid FROM pick) ORDER BY ti.task_name, m.name";
+  Stmt q;
+  if (Status s = Prepare(kSql, &q); !s.ok()) return s;
+  q.Bind(1, run_pk).Bind(2, task);
+  std::vector<MetricRecord> out;
+  Status s = EachRow(q, "reading run metrics", [&] { out.push_back(ReadMetric(q)); });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<std::vector<MetricRecord>> SqliteStore::RunMetrics(int64_t run_pk) {
+  return ResolvedRunMetrics(run_pk, "");
+}
+
+Result<std::map<std::string, std::optional<double>>> SqliteStore::TaskMetrics(
+    int64_t run_pk, const std::string& task) {
+  if (task.empty()) return Status::InvalidArgument("empty task name");
+  Result<std::vector<MetricRecord>> rows = ResolvedRunMetrics(run_pk, task);
+  if (!rows.ok()) return rows.status();
+  std::map<std::string, std::optional<double>> out;
+  for (const MetricRecord& m : *rows) out[m.name] = m.value;
+  return out;
+}
+
+// --- model registry-lite -------------------------------------------------------------------
+
+Status SqliteStore::SetAlias(const std::string& model, const std::string& alias,
+                             int64_t artifact_id, const std::string& set_by, int64_t run_pk,
+                             int64_t now_ms) {
+  for (const std::string* part : {&model, &alias}) {
+    if (part->empty() || part->find('@') != std::string::npos) {
+      return Status::InvalidArgument("model and alias names must be non-empty and without "
+                                     "'@': '" + model + "@" + alias + "'");
+    }
+  }
+  return Atomically(true, [&]() -> Status {
+    std::string run_id;
+    if (run_pk != 0) {
+      Stmt r;
+      if (Status s = Prepare("SELECT run_id FROM dag_runs WHERE id = ?1", &r); !s.ok()) return s;
+      r.Bind(1, run_pk);
+      int rc = r.Step();
+      if (rc == SQLITE_DONE) return Status::NotFound("no run with id " + std::to_string(run_pk));
+      if (rc != SQLITE_ROW) return Error(rc, "reading a run");
+      run_id = r.Text(0);
+    }
+    Stmt q;
+    if (Status s = Prepare(
+            "INSERT INTO model_aliases(model_name, alias, artifact_id, set_at_ms, set_by, "
+            "run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+            "ON CONFLICT(model_name, alias) DO UPDATE SET artifact_id = excluded.artifact_id, "
+            "blessing_id = NULL, set_at_ms = excluded.set_at_ms, set_by = excluded.set_by, "
+            "run_id = excluded.run_id",
+            &q);
+        !s.ok()) {
+      return s;
+    }
+    q.Bind(1, model).Bind(2, alias).Bind(3, artifact_id).Bind(4, now_ms);
+    q.BindTextOrNull(5, set_by).BindTextOrNull(6, run_id);
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) {
+    }
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+      return Status::NotFound("no artifact with id " + std::to_string(artifact_id));
+    }
+    return rc == SQLITE_DONE ? Status::OK() : Error(rc, "setting " + model + "@" + alias);
+  });
+}
+
+Result<std::vector<AliasRecord>> SqliteStore::QueryAliases(const std::string& model,
+                                                           const std::string& alias) {
+  static const std::string kSql =
+      "SELECT ma.model_name, ma.alias, ma.run_id, ma.set_by, ma.set_at_ms, " +
+      std::string(kArtifactCols) +
+      "FROM model_aliases ma JOIN artifacts a ON a.id = ma.artifact_id "
+      "WHERE ?1 = '' OR (ma.model_name = ?1 AND ma.alias = ?2) "
+      "ORDER BY ma.model_name, ma.alias";
+  std::vector<AliasRecord> out;
+  {
+    Stmt q;
+    if (Status s = Prepare(kSql, &q); !s.ok()) return s;
+    q.Bind(1, model).Bind(2, alias);
+    Status s = EachRow(q, "reading aliases", [&] {
+      AliasRecord r;
+      r.model = q.Text(0);
+      r.alias = q.Text(1);
+      r.run_id = q.Text(2);
+      r.set_by = q.Text(3);
+      r.set_ms = q.Int(4);
+      r.artifact = ReadArtifact(q, 5);
+      out.push_back(std::move(r));
+    });
+    if (!s.ok()) return s;
+  }
+  for (AliasRecord& r : out) {
+    // The newest real producer (a cached attempt stands for its source).
+    Stmt p;
+    if (Status s = Prepare(
+            "SELECT src.id, ti.task_name, r.run_id FROM events e "
+            "JOIN task_attempts ta ON ta.id = e.attempt_id "
+            "JOIN task_attempts src ON src.id = coalesce(ta.cache_source_attempt_id, ta.id) "
+            "JOIN task_instances ti ON ti.id = src.task_instance_id "
+            "JOIN dag_runs r ON r.id = ti.dag_run_id "
+            "WHERE e.artifact_id = ?1 AND e.direction = 'out' "
+            "AND ta.state IN ('succeeded','cached') ORDER BY src.id DESC LIMIT 1",
+            &p);
+        !s.ok()) {
+      return s;
+    }
+    p.Bind(1, r.artifact.id);
+    int rc = p.Step();
+    if (rc == SQLITE_ROW) {
+      r.producing_attempt_id = p.Int(0);
+      r.producing_task = p.Text(1);
+      r.producing_run_id = p.Text(2);
+    } else if (rc != SQLITE_DONE) {
+      return Error(rc, "finding an alias's producer");
+    }
+  }
+  return out;
+}
+
+Result<std::optional<AliasRecord>> SqliteStore::GetAlias(const std::string& model,
+                                                         const std::string& alias) {
+  if (model.empty()) return Status::InvalidArgument("empty model name");
+  Result<std::vector<AliasRecord>> found = QueryAliases(model, alias);
+  if (!found.ok()) return found.status();
+  if (found->empty()) return std::optional<AliasRecord>();
+  return std::optional<AliasRecord>(std::move(found->front()));
+}
+
+Result<std::vector<AliasRecord>> SqliteStore::ListAliases() { return QueryAliases("", ""); }
+
+Result<std::vector<AliasHistoryRecord>> SqliteStore::AliasHistory(const std::string& model,
+                                                                  const std::string& alias) {
+  Stmt q;
+  if (Status s = Prepare(
+          "SELECT h.id, h.model_name, h.alias, h.artifact_id, h.prev_artifact_id, a.sha256, "
+          "p.sha256, h.set_by, h.run_id, h.set_at_ms FROM model_alias_history h "
+          "LEFT JOIN artifacts a ON a.id = h.artifact_id "
+          "LEFT JOIN artifacts p ON p.id = h.prev_artifact_id "
+          "WHERE h.model_name = ?1 AND (?2 = '' OR h.alias = ?2) ORDER BY h.id",
+          &q);
+      !s.ok()) {
+    return s;
+  }
+  q.Bind(1, model).Bind(2, alias);
+  std::vector<AliasHistoryRecord> out;
+  Status s = EachRow(q, "reading alias history", [&] {
+    AliasHistoryRecord h;
+    h.id = q.Int(0);
+    h.model = q.Text(1);
+    h.alias = q.Text(2);
+    h.artifact_id = q.OptInt64(3);
+    h.prev_artifact_id = q.OptInt64(4);
+    h.artifact_sha256 = q.Text(5);
+    h.prev_artifact_sha256 = q.Text(6);
+    h.set_by = q.Text(7);
+    h.run_id = q.Text(8);
+    h.set_ms = q.Int(9);
+    out.push_back(std::move(h));
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<std::optional<std::map<std::string, std::optional<double>>>>
+SqliteStore::AliasTaskMetrics(const std::string& model, const std::string& alias,
+                              const std::string& task) {
+  using Metrics = std::map<std::string, std::optional<double>>;
+  Result<std::optional<AliasRecord>> al = GetAlias(model, alias);
+  if (!al.ok()) return al.status();
+  if (!*al) return std::optional<Metrics>();
+  // Candidate runs, best first: the run that set the alias (its evaluation justified
+  // the promotion), then every run that produced or reused the artifact, newest first.
+  std::vector<int64_t> runs;
+  if (!(*al)->run_id.empty()) {
+    Stmt q;
+    if (Status s = Prepare("SELECT id FROM dag_runs WHERE run_id = ?1", &q); !s.ok()) return s;
+    q.Bind(1, (*al)->run_id);
+    if (Status s = EachRow(q, "finding a run", [&] { runs.push_back(q.Int(0)); }); !s.ok()) {
+      return s;
+    }
+  }
+  {
+    Stmt q;
+    if (Status s = Prepare("SELECT ti.dag_run_id, max(ta.id) AS newest FROM events e "
+                           "JOIN task_attempts ta ON ta.id = e.attempt_id "
+                           "JOIN task_instances ti ON ti.id = ta.task_instance_id "
+                           "WHERE e.artifact_id = ?1 AND e.direction = 'out' "
+                           "AND ta.state IN ('succeeded','cached') "
+                           "GROUP BY ti.dag_run_id ORDER BY newest DESC",
+                           &q);
+        !s.ok()) {
+      return s;
+    }
+    q.Bind(1, (*al)->artifact.id);
+    if (Status s = EachRow(q, "finding producing runs", [&] { runs.push_back(q.Int(0)); });
+        !s.ok()) {
+      return s;
+    }
+  }
+  for (int64_t run : runs) {
+    Result<Metrics> m = TaskMetrics(run, task);
+    if (!m.ok()) return m.status();
+    if (!m->empty()) return std::optional<Metrics>(std::move(*m));
+  }
+  return std::optional<Metrics>(Metrics());
+}
+
+// --- audit -----------------------------------------------------------------------------------
+
+Result<int64_t> SqliteStore::AppendAudit(const AuditRecord& r) {
+  if (r.action.empty()) return Status::InvalidArgument("audit entry without an action");
+  int64_t id = 0;
+  Status s = Atomically(false, [&]() -> Status {
+    Stmt q;
+    if (Status st = Prepare("INSERT INTO audit_log(at_ms, actor, action, target_kind, target, "
+                            "detail_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            &q);
+        !st.ok()) {
+      return st;
+    }
+    q.Bind(1, r.at_ms ? r.at_ms : WallNowMs()).BindTextOrNull(2, r.actor).Bind(3, r.action);
+    q.BindTextOrNull(4, r.target_kind).BindTextOrNull(5, r.target);
+    q.Bind(6, r.details_json.empty() ? std::string_view("{}") : r.details_json);
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) {
+    }
+    if (rc != SQLITE_DONE) return InputError(rc, "appending to the audit log");
+    id = sqlite3_last_insert_rowid(db_);
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return id;
+}
+
+Result<std::vector<AuditRecord>> SqliteStore::ListAudit(const AuditFilter& f) {
+  Stmt q;
+  if (Status s = Prepare(
+          "SELECT id, at_ms, actor, action, target_kind, target, detail_json FROM audit_log "
+          "WHERE at_ms >= ?1 AND (?2 = '' OR action = ?2 OR "
+          "(substr(?2, -1) = '.' AND substr(action, 1, length(?2)) = ?2)) "
+          "ORDER BY at_ms DESC, id DESC LIMIT ?3",
+          &q);
+      !s.ok()) {
+    return s;
+  }
+  q.Bind(1, f.since_ms).Bind(2, f.action).Bind(3, f.limit > 0 ? int64_t{f.limit} : int64_t{-1});
+  std::vector<AuditRecord> out;
+  Status s = EachRow(q, "reading the audit log", [&] {
+    AuditRecord r;
+    r.id = q.Int(0);
+    r.at_ms = q.Int(1);
+    r.actor = q.Text(2);
+    r.action = q.Text(3);
+    r.target_kind = q.Text(4);
+    r.target = q.Text(5);
+    r.details_json = q.Text(6);
+    out.push_back(std::move(r));
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+// --- retention ---------------------------------------------------------------------------------
+
+// kept(run_pk): the runs gc must keep, whole. Seeds: runs not finished before ?1; runs
+// with an attempt that produced an aliased artifact, that set an alias, or that
+// evaluated an alias's blessing. Then, transitively, every run holding an attempt that a
+// kept attempt depends on: its cache source, or a producer of one of its inputs. So
+// deleting the other runs never cuts the lineage of anything kept.
+constexpr std::string_view kKeptRunsCte = R"SQL(
+WITH RECURSIVE
+up_edge(from_id, to_id) AS (
+  SELECT id, cache_source_attempt_id FROM task_attempts
+  WHERE cache_source_attempt_id IS NOT NULL
+  UNION ALL
+  SELECT ei.attempt_id, eo.attempt_id FROM events ei
+  JOIN events eo ON eo.artifact_id = ei.artifact_id AND eo.direction = 'out'
+  WHERE ei.direction = 'in'),
+kept(run_pk) AS (
+  SELECT id FROM dag_runs
+  WHERE state NOT IN ('success','failed','cancelled','lost') OR ended_at_ms IS NULL
+     OR ended_at_ms >= ?1
+  UNION
+  SELECT ti.dag_run_id FROM model_aliases ma
+  JOIN events e ON e.artifact_id = ma.artifact_id AND e.direction = 'out'
+  JOIN task_attempts ta ON ta.id = e.attempt_id
+  JOIN task_instances ti ON ti.id = ta.task_instance_id
+  UNION
+  SELECT r.id FROM model_aliases ma JOIN dag_runs r ON r.run_id = ma.run_id
+  UNION
+  SELECT ti.dag_run_id FROM model_aliases ma JOIN blessings b ON b.id = ma.blessing_id
+  JOIN task_attempts ta ON ta.id = b.evaluator_attempt_id
+  JOIN task_instances ti ON ti.id = ta.task_instance_id
+  UNION
+  SELECT ti2.dag_run_id FROM kept k
+  JOIN task_instances ti ON ti.dag_run_id = k.run_pk
+  JOIN task_attempts ta ON ta.task_instance_id = ti.id
+  JOIN up_edge u ON u.from_id = ta.id
+  JOIN task_attempts ta2 ON ta2.id = u.to_id
+  JOIN task_instances ti2 ON ti2.id = ta2.task_instance_id)
+)SQL";
+
+Result<std::vector<RunRecord>> SqliteStore::RunsForRetention(int64_t before_ms) {
+  static const std::string kSql =
+      std::string(kKeptRunsCte) + std::string(kRunSelect) +
+      "WHERE r.state IN ('success','failed','cancelled','lost') AND r.ended_at_ms < ?1 "
+      "AND r.id NOT IN (SELECT run_pk FROM kept) ORDER BY r.ended_at_ms, r.id";
+  Stmt q;
+  if (Status s = Prepare(kSql, &q); !s.ok()) return s;
+  q.Bind(1, before_ms);
+  std::vector<RunRecord> out;
+  Status s = EachRow(q, "selecting runs for retention", [&] { out.push_back(ReadRun(q)); });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<std::set<std::string>> SqliteStore::ArtifactsToKeep(int64_t before_ms) {
+  static const std::string kSql =
+      std::string(kKeptRunsCte) +
+      "SELECT a.sha256 FROM kept JOIN task_instances ti ON ti.dag_run_id = kept.run_pk "
+      "JOIN task_attempts ta ON ta.task_instance_id = ti.id "
+      "JOIN events e ON e.attempt_id = ta.id JOIN artifacts a ON a.id = e.artifact_id "
+      "UNION SELECT a.sha256 FROM model_aliases ma JOIN artifacts a ON a.id = ma.artifact_id "
+      "UNION SELECT a.sha256 FROM model_aliases ma JOIN blessings b ON b.id = ma.blessing_id "
+      "JOIN artifacts a ON a.id IN (b.model_artifact_id, b.baseline_artifact_id) "
+      "UNION SELECT sha256 FROM artifacts WHERE created_at_ms >= ?1";
+  Stmt q;
+  if (Status s = Prepare(kSql, &q); !s.ok()) return s;
+  q.Bind(1, before_ms);
+  std::set<std::string> out;
+  Status s = EachRow(q, "selecting artifacts to keep", [&] { out.insert(q.Text(0)); });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<ForgetResult> SqliteStore::ForgetRun(int64_t run_pk) {
+  ForgetResult res;
+  Status status = Atomically(true, [&]() -> Status {
+    Result<std::string> state = RunState(run_pk);
+    if (!state.ok()) return state.status();
+    if (*state == "queued" || *state == "running") {
+      return Status::FailedPrecondition("run " + std::to_string(run_pk) + " is " + *state +
+                                        "; only a finished run can be forgotten");
+    }
+    // What would dangle: another run's cached attempts reusing this run's outputs, or an
+    // alias that this run set, produced or blessed.
+    {
+      Stmt q;
+      if (Status s = Prepare(
+              "SELECT r2.run_id FROM task_attempts s "
+              "JOIN task_instances si ON si.id = s.task_instance_id "
+              "JOIN task_attempts c ON c.cache_source_attempt_id = s.id "
+              "JOIN task_instances ci ON ci.id = c.task_instance_id "
+              "JOIN dag_runs r2 ON r2.id = ci.dag_run_id "
+              "WHERE si.dag_run_id = ?1 AND ci.dag_run_id <> ?1 LIMIT 1",
+              &q);
+          !s.ok()) {
+        return s;
+      }
+      q.Bind(1, run_pk);
+      int rc = q.Step();
+      if (rc == SQLITE_ROW) {
+        return Status::FailedPrecondition("run " + q.Text(0) +
+                                          " reuses cached outputs of this run; keep it");
+      }
+      if (rc != SQLITE_DONE) return Error(rc, "checking cache reuse");
+    }
+    {
+      Stmt q;
+      if (Status s = Prepare(
+              "SELECT ma.model_name || '@' || ma.alias FROM model_aliases ma "
+              "WHERE ma.run_id = (SELECT run_id FROM dag_runs WHERE id = ?1) "
+              "OR EXISTS (SELECT 1 FROM events e JOIN task_attempts ta ON ta.id = e.attempt_id "
+              "  JOIN task_instances ti ON ti.id = ta.task_instance_id "
+              "  WHERE e.artifact_id = ma.artifact_id AND e.direction = 'out' "
+              "  AND ti.dag_run_id = ?1) "
+              "OR ma.blessing_id IN (SELECT b.id FROM blessings b "
+              "  JOIN task_attempts ta ON ta.id = b.evaluator_attempt_id "
+              "  JOIN task_instances ti ON ti.id = ta.task_instance_id "
+              "  WHERE ti.dag_run_id = ?1) LIMIT 1",
+              &q);
+          !s.ok()) {
+        return s;
+      }
+      q.Bind(1, run_pk);
+      int rc = q.Step();
+      if (rc == SQLITE_ROW) {
+        return Status::FailedPrecondition("alias " + q.Text(0) + " depends on this run; keep it");
+      }
+      if (rc != SQLITE_DONE) return Error(rc, "checking aliases");
+    }
+    std::vector<int64_t> artifacts;
+    {
+      Stmt q;
+      if (Status s = Prepare("SELECT a.log_path FROM task_attempts a "
+                             "JOIN task_instances ti ON ti.id = a.task_instance_id "
+                             "WHERE ti.dag_run_id = ?1 AND a.log_path IS NOT NULL ORDER BY a.id",
+                             &q);
+          !s.ok()) {
+        return s;
+      }
+      q.Bind(1, run_pk);
+      if (Status s = EachRow(q, "listing log files",
+                             [&] { res.log_paths.push_back(q.Text(0)); });
+          !s.ok()) {
+        return s;
+      }
+      Stmt e;
+      if (Status s = Prepare("SELECT DISTINCT e.artifact_id FROM task_instances ti "
+                             "JOIN task_attempts a ON a.task_instance_id = ti.id "
+                             "JOIN events e ON e.attempt_id = a.id WHERE ti.dag_run_id = ?1",
+                             &e);
+          !s.ok()) {
+        return s;
+      }
+      e.Bind(1, run_pk);
+      if (Status s = EachRow(e, "listing artifacts", [&] { artifacts.push_back(e.Int(0)); });
+          !s.ok()) {
+        return s;
+      }
+    }
+    // Children before parents (foreign keys are on).
+    struct Step {
+      const char* sql;
+      int64_t* count;
+    };
+    int64_t ignored = 0;
+    const Step steps[] = {
+        {"DELETE FROM metrics WHERE attempt_id IN (SELECT a.id FROM task_attempts a "
+         "JOIN task_instances ti ON ti.id = a.task_instance_id WHERE ti.dag_run_id = ?1)",
+         &res.metrics},
+        {"DELETE FROM blessings WHERE evaluator_attempt_id IN (SELECT a.id FROM task_attempts a "
+         "JOIN task_instances ti ON ti.id = a.task_instance_id WHERE ti.dag_run_id = ?1)",
+         &ignored},
+        {"DELETE FROM cache_entries WHERE producing_attempt_id IN (SELECT a.id FROM "
+         "task_attempts a JOIN task_instances ti ON ti.id = a.task_instance_id "
+         "WHERE ti.dag_run_id = ?1)",
+         &ignored},
+        {"DELETE FROM events WHERE attempt_id IN (SELECT a.id FROM task_attempts a "
+         "JOIN task_instances ti ON ti.id = a.task_instance_id WHERE ti.dag_run_id = ?1)",
+         &res.events},
+        {"DELETE FROM task_attempts WHERE task_instance_id IN "
+         "(SELECT id FROM task_instances WHERE dag_run_id = ?1)",
+         &res.attempts},
+        {"DELETE FROM task_instances WHERE dag_run_id = ?1", &ignored},
+        {"DELETE FROM state_transitions WHERE dag_run_id = ?1", &res.transitions},
+        {"DELETE FROM dag_runs WHERE id = ?1", &ignored},
+    };
+    for (const Step& step : steps) {
+      Stmt q;
+      if (Status s = Prepare(step.sql, &q); !s.ok()) return s;
+      q.Bind(1, run_pk);
+      if (Status s = Done(q, "forgetting a run"); !s.ok()) return s;
+      *step.count += sqlite3_changes(db_);
+    }
+    // Artifact rows nothing refers to any more (alias history included: its ids have no
+    // foreign key, and a reused rowid would point it at the wrong artifact).
+    for (int64_t id : artifacts) {
+      Stmt q;
+      if (Status s = Prepare(
+              "DELETE FROM artifacts WHERE id = ?1 "
+              "AND NOT EXISTS (SELECT 1 FROM events WHERE artifact_id = ?1) "
+              "AND NOT EXISTS (SELECT 1 FROM model_aliases WHERE artifact_id = ?1) "
+              "AND NOT EXISTS (SELECT 1 FROM blessings "
+              "                WHERE ?1 IN (model_artifact_id, baseline_artifact_id)) "
+              "AND NOT EXISTS (SELECT 1 FROM model_alias_history "
+              "                WHERE ?1 IN (artifact_id, prev_artifact_id))",
+              &q);
+          !s.ok()) {
+        return s;
+      }
+      q.Bind(1, id);
+      if (Status s = Done(q, "forgetting artifacts"); !s.ok()) return s;
+      res.artifacts += sqlite3_changes(db_);
+    }
+    return Status::OK();
+  });
+  if (!status.ok()) return status;
+  return res;
+}
+
+Status SqliteStore::ReclaimSpace() {
+  if (Status s = CheckWritable(); !s.ok()) return s;
+  return Exec("PRAGMA incremental_vacuum", "reclaiming free pages");
 }
 
 Status OpenImpl(const std::string& path, bool read_only, std::unique_ptr<Store>* out) {

@@ -103,6 +103,62 @@ TEST(TemplateTest, OnePassOnly) {
   EXPECT_EQ(Expand("v={{ params.evil }}", p, true), "v='{{ run_id }}'");
 }
 
+TEST(TemplateTest, ExpandOutputsAndInputs) {
+  auto p = Params();
+  std::map<std::string, std::string> outputs = {{"model", "runs/r1/model dir/m.json"}};
+  std::map<std::string, std::string> inputs = {{"table", "data/t.csv"}};
+  TemplateContext ctx = Ctx(&p);
+  ctx.outputs = &outputs;
+  ctx.inputs = &inputs;
+  std::string out, err;
+  ASSERT_TRUE(ExpandTemplate("train {{ inputs.table }} {{outputs.model}}", ctx, true, &out, &err))
+      << err;
+  EXPECT_EQ(out, "train data/t.csv 'runs/r1/model dir/m.json'");
+  ASSERT_TRUE(ExpandTemplate("{{ outputs.model }}", ctx, false, &out, &err)) << err;
+  EXPECT_EQ(out, "runs/r1/model dir/m.json");
+  EXPECT_FALSE(ExpandTemplate("{{ outputs.nope }}", ctx, false, &out, &err));
+  EXPECT_EQ(err, "'outputs.nope' is not available here (no resolved path for output 'nope')");
+  ctx.inputs = nullptr;
+  EXPECT_FALSE(ExpandTemplate("{{ inputs.table }}", ctx, false, &out, &err));
+  EXPECT_EQ(err, "'inputs.table' is not available here (no resolved path for input 'table')");
+}
+
+TEST(TemplateTest, CheckOutputsAndInputs) {
+  auto p = Params();
+  std::vector<OutputDecl> outputs(2);
+  outputs[0].name = "model";
+  outputs[1].name = "report";
+  std::vector<InputDecl> inputs(1);
+  inputs[0].name = "table";
+  TemplateScope scope;
+  scope.outputs = &outputs;
+  scope.inputs = &inputs;
+  std::vector<std::string> used;
+  std::string err;
+  size_t off = 0;
+  EXPECT_TRUE(CheckTemplate("{{ outputs.model }} {{ outputs.report }} {{ inputs.table }} "
+                            "{{ params.name }}",
+                            p, scope, &used, &err, &off))
+      << err;
+  EXPECT_EQ(used, std::vector<std::string>{"name"});
+  EXPECT_FALSE(CheckTemplate("x {{ outputs.modl }}", p, scope, &used, &err, &off));
+  EXPECT_EQ(err, "unknown output 'modl' in template; did you mean 'outputs.model'?");
+  EXPECT_EQ(off, 5u);
+  EXPECT_FALSE(CheckTemplate("{{ inputs.zzzzzz }}", p, scope, &used, &err, &off));
+  EXPECT_EQ(err, "unknown input 'zzzzzz' in template (the task declares: table)");
+  EXPECT_FALSE(CheckTemplate("{{ output.model }}", p, scope, &used, &err, &off));
+  EXPECT_EQ(err, "unknown template variable 'output.model'; did you mean 'outputs.model'?");
+  // Without declarations (the old overload): no outputs at all.
+  EXPECT_FALSE(CheckTemplate("{{ outputs.model }}", p, &used, &err, &off));
+  EXPECT_EQ(err, "unknown output 'model': the task declares no outputs (add 'outputs:' to the task)");
+  // Not allowed at all, whatever is declared.
+  scope.allow_artifacts = false;
+  EXPECT_FALSE(CheckTemplate("a/{{ inputs.table }}", p, scope, &used, &err, &off));
+  EXPECT_EQ(off, 5u);
+  EXPECT_EQ(err.rfind("'inputs.table' cannot be used here", 0), 0u) << err;
+  EXPECT_TRUE(CheckTemplate("{{ params.n_rows }}/{{ run_id }}/{{ ds }}", p, scope, &used, &err, &off));
+}
+
 // Runs |command| with /bin/sh -c and returns its stdout.
 std::string RunShell(const std::string& command) {
   FILE* f = popen(command.c_str(), "r");

@@ -537,14 +537,35 @@ TEST_F(StoreTest, ForbiddenTransitionsRejectedAndNothingChanges) {
 }
 
 TEST_F(StoreTest, CachedAttemptAndCachedTask) {
+  // The source: a succeeded attempt of an earlier run.
+  NewRun("r0");
+  Result<int64_t> src = store_->StartAttempt(Attempt(tis_[0], 1, 1000));
+  ASSERT_TRUE(src.ok()) << src.status().ToString();
+  ASSERT_TRUE(store_->FinishAttempt(*src, "succeeded", 0, std::nullopt, 1050, "").ok());
+
   int64_t run = NewRun("r1");
   AttemptRecord a = Attempt(tis_[0], 1, 1100);
   a.state = "cached";
   a.ended_ms = 1100;
-  ASSERT_TRUE(store_->StartAttempt(a).ok());
+  // A cached attempt must name its source, and the source must have succeeded.
+  EXPECT_EQ(store_->StartAttempt(a).status().code(), Status::Code::kInvalidArgument);
+  a.cache_source_attempt_id = *src;
+  Result<int64_t> cached = store_->StartAttempt(a);
+  ASSERT_TRUE(cached.ok()) << cached.status().ToString();
   ASSERT_TRUE(store_->SetTaskState(tis_[0], "cached", 1100, "").ok());
   EXPECT_EQ((*store_->ListAttempts(run))[0].state, "cached");
+  EXPECT_EQ((*store_->ListAttempts(run))[0].cache_source_attempt_id, *src);
+  EXPECT_EQ(store_->GetAttempt(*cached)->cache_source_attempt_id, *src);
   EXPECT_EQ((*store_->ListTaskInstances(run))[0].state, "cached");
+  AttemptRecord from_cached = Attempt(tis_[2], 1, 1100);
+  from_cached.state = "cached";
+  from_cached.cache_source_attempt_id = *cached;  // not succeeded
+  EXPECT_EQ(store_->StartAttempt(from_cached).status().code(),
+            Status::Code::kFailedPrecondition);
+  AttemptRecord running_with_source = Attempt(tis_[2], 1, 1100);
+  running_with_source.cache_source_attempt_id = *src;
+  EXPECT_EQ(store_->StartAttempt(running_with_source).status().code(),
+            Status::Code::kInvalidArgument);
   AttemptRecord bad = Attempt(tis_[1], 1, 1100);
   bad.state = "succeeded";  // attempts are born running or cached
   EXPECT_EQ(store_->StartAttempt(bad).status().code(), Status::Code::kInternal);
