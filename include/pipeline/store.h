@@ -275,7 +275,8 @@ class Store {
   /// the attempt id.
   /// |attempt.attempt_no| must be the instance's attempt count + 1 (kInternal otherwise;
   /// after ReopenRun numbering continues from TaskInstanceRecord::attempts). A cache hit
-  /// is inserted the same way with state "cached".
+  /// is inserted the same way with state "cached" and cache_source_attempt_id set
+  /// (kInvalidArgument without it; kFailedPrecondition unless the source succeeded).
   virtual Result<int64_t> StartAttempt(const AttemptRecord& attempt) = 0;
   /// Records how an attempt ended.
   virtual Status FinishAttempt(int64_t attempt_id, const std::string& state,
@@ -310,8 +311,9 @@ class Store {
 
   // --- artifacts and lineage events (docs/lineage.md) --------------------------------
   /// Inserts the artifact, or finds the existing row with the same (uri, sha256); returns
-  /// its id. An existing row keeps its fields; a non-live one goes back to "live" (the
-  /// bytes exist again). kInvalidArgument for a bad kind, sha256 or size.
+  /// its id. An existing row keeps its fields, except that a "missing" or "deleted" one
+  /// becomes "live" again (the bytes exist again; "quarantined" stays). kInvalidArgument
+  /// for a bad kind, state, sha256 (64 lowercase hex) or size.
   virtual Result<int64_t> UpsertArtifact(const ArtifactRecord& artifact) = 0;
   virtual Result<ArtifactRecord> GetArtifact(int64_t artifact_id) = 0;
   /// live | missing | deleted | quarantined (gc marks deleted files; verify marks missing).

@@ -1,4 +1,5 @@
 #include "cli/commands.h"
+#include "cli/common.h"
 
 #include <pwd.h>
 #include <unistd.h>
@@ -57,8 +58,10 @@ bool LoadFile(const std::string& file, const std::vector<std::string>& params, D
   return true;
 }
 
+}  // namespace
+
 std::string AbsHome(const Globals& g) { return fs::absolute(g.home).lexically_normal().string(); }
-std::string DbPath(const Globals& g) { return AbsHome(g) + "/pipeline.db"; }
+static std::string DbPath(const Globals& g) { return AbsHome(g) + "/pipeline.db"; }
 
 int OpenForWrite(const Globals& g, std::unique_ptr<Store>* store) {
   std::error_code ec;
@@ -108,6 +111,17 @@ std::string UserName() {
   if (passwd* pw = getpwuid(getuid())) return pw->pw_name;
   return "uid " + std::to_string(getuid());
 }
+
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "error: %s\n", s.message().c_str());
+  return s.code() == Status::Code::kInvalidArgument || s.code() == Status::Code::kNotFound ||
+                 s.code() == Status::Code::kFailedPrecondition
+             ? kExitBadInput
+             : kExitInfra;
+}
+
+namespace {
 
 int DefaultJobs() {
   unsigned n = std::thread::hardware_concurrency();
@@ -240,10 +254,21 @@ int CmdRun(const Globals& g, const RunArgs& a) {
     PrintDryRun(dag, jobs);
     return kExitOk;
   }
+  for (const std::string& f : a.force) {
+    if (!dag.FindTask(f)) {
+      std::vector<std::string> ids;
+      for (const Task& t : dag.tasks) ids.push_back(t.id);
+      std::fprintf(stderr, "error: --force %s: %s has no task '%s'%s\n", f.c_str(), a.file.c_str(), f.c_str(),
+                   DidYouMean(f, ids).c_str());
+      return kExitBadInput;
+    }
+  }
   RunOptions opts;
   opts.parallelism = jobs;
   opts.base_dir = fs::current_path().string();
   opts.dag_file = a.file;
+  opts.use_cache = !a.no_cache;
+  opts.force = a.force;
   opts.trigger = "manual";
   opts.triggered_by = UserName();
   opts.logical_date_ms = logical;

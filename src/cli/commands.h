@@ -27,6 +27,8 @@ struct RunArgs {
   bool json = false;
   std::string logical_date;
   std::string task;  ///< `pipeline test`: the one task to run
+  bool no_cache = false;            ///< --no-cache
+  std::vector<std::string> force;   ///< --force TASK
 };
 
 int CmdRun(const Globals& g, const RunArgs& a);
@@ -37,5 +39,11 @@ int CmdShow(const Globals& g, const std::string& run_id, bool json);
 int CmdLogs(const Globals& g, const std::string& run_id, const std::string& task, int attempt);
 int CmdResume(const Globals& g, const std::string& run_id, int jobs, bool json);
 int CmdGraph(const Globals& g, const std::string& file, const std::vector<std::string>& params);
+int CmdExplain(const Globals& g, const std::string& run_id, const std::string& task);
+int CmdMetrics(const Globals& g, const std::string& dag, const std::string& name, int limit, bool json);
+int CmdModels(const Globals& g, bool history, bool json);
+int CmdLineage(const Globals& g, const std::string& artifact, bool downstream, const std::string& format);
+int CmdAudit(const Globals& g, const std::string& since, const std::string& action, int limit, bool json);
+int CmdGc(const Globals& g, const std::string& older_than, bool dry_run);
 
 }  // namespace pipeline::cli

@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   run->add_flag("--json", run_args.json, "Print a JSON summary on stdout (progress goes to stderr)");
   run->add_option("--logical-date", run_args.logical_date,
                   "The date the run is for (YYYY-MM-DD or ISO 8601, UTC); default: now");
+  run->add_flag("--no-cache", run_args.no_cache, "Run every task even if an identical earlier result exists");
+  run->add_option("--force", run_args.force, "Run this task even if it could be reused from the cache (repeatable)");
 
   RunArgs test_args;
   auto* test = app.add_subcommand("test", "Run one task alone, without its upstream (recorded as a test run)");
@@ -86,6 +88,50 @@ int main(int argc, char** argv) {
   graph->add_option("file", graph_file, "DAG file (YAML)")->required();
   graph->add_option("-p,--param", graph_params, "Override a param");
 
+  std::string explain_run, explain_task;
+  auto* explain = app.add_subcommand("explain", "Say why a task ran or was reused from the cache");
+  explain->add_option("run_id", explain_run, "Run id (or a unique prefix)")->required();
+  explain->add_option("task", explain_task, "Task id")->required();
+
+  std::string metrics_dag, metrics_name;
+  int metrics_limit = 50;
+  bool metrics_json = false;
+  auto* metrics = app.add_subcommand("metrics", "Metrics reported by tasks, across runs, newest first");
+  metrics->add_option("--dag", metrics_dag, "DAG id")->required();
+  metrics->add_option("--name", metrics_name, "Only this metric");
+  metrics->add_option("--limit", metrics_limit, "How many rows")->check(CLI::Range(1, 1000000))->capture_default_str();
+  metrics->add_flag("--json", metrics_json, "JSON output");
+
+  bool models_history = false, models_json = false;
+  auto* models = app.add_subcommand("models", "Model aliases (MODEL@ALIAS), what they point at and its metrics");
+  models->add_flag("--history", models_history, "Show every change of each alias");
+  models->add_flag("--json", models_json, "JSON output");
+
+  std::string lineage_what, lineage_format = "text";
+  bool lineage_up = false, lineage_down = false;
+  auto* lineage = app.add_subcommand("lineage", "Where an artifact came from (--upstream, default) or where it went");
+  lineage->add_option("artifact", lineage_what, "A path as recorded, a sha256 prefix, or MODEL@ALIAS")->required();
+  lineage->add_flag("--upstream", lineage_up, "Data, code and tasks that produced it (default)");
+  lineage->add_flag("--downstream", lineage_down, "Tasks that consumed it and what they produced");
+  lineage->add_option("--format", lineage_format, "text | json | dot")
+      ->check(CLI::IsMember({"text", "json", "dot"}))
+      ->capture_default_str();
+
+  std::string audit_since, audit_action;
+  int audit_limit = 100;
+  bool audit_json = false;
+  auto* audit = app.add_subcommand("audit", "Who started, resumed, cancelled or promoted what, and when");
+  audit->add_option("--since", audit_since, "A date (2026-11-01) or a duration ago (7d)");
+  audit->add_option("--action", audit_action, "Only this action (run.start, alias.set, ...; 'run.' = all run actions)");
+  audit->add_option("--limit", audit_limit, "How many entries")->capture_default_str();
+  audit->add_flag("--json", audit_json, "JSON output");
+
+  std::string gc_older = "30d";
+  bool gc_dry = false;
+  auto* gc = app.add_subcommand("gc", "Delete old runs' records, logs and stored artifacts; never anything a model alias depends on");
+  gc->add_option("--older-than", gc_older, "Delete runs that ended longer ago than this")->capture_default_str();
+  gc->add_flag("--dry-run", gc_dry, "Only list what would be deleted");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -102,5 +148,17 @@ int main(int argc, char** argv) {
   if (*logs) return CmdLogs(g, logs_run, logs_task, logs_attempt);
   if (*resume) return CmdResume(g, resume_run, resume_jobs, resume_json);
   if (*graph) return CmdGraph(g, graph_file, graph_params);
+  if (*explain) return CmdExplain(g, explain_run, explain_task);
+  if (*metrics) return CmdMetrics(g, metrics_dag, metrics_name, metrics_limit, metrics_json);
+  if (*models) return CmdModels(g, models_history, models_json);
+  if (*lineage) {
+    if (lineage_up && lineage_down) {
+      std::cerr << "error: --upstream and --downstream are exclusive\n";
+      return kExitBadInput;
+    }
+    return CmdLineage(g, lineage_what, lineage_down, lineage_format);
+  }
+  if (*audit) return CmdAudit(g, audit_since, audit_action, audit_limit, audit_json);
+  if (*gc) return CmdGc(g, gc_older, gc_dry);
   return kExitBadInput;
 }

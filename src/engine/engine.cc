@@ -113,7 +113,10 @@ Result<RunSummary> Engine::RunNew(const std::string& run_id) {
   prior_attempts_.assign(dag_.tasks.size(), 0);
   plan_ = std::make_unique<Plan>(dag_, options_.parallelism);
   run_ = run;
-  if (Status a = Audit("run.start", "{}"); !a.ok()) return a;
+  nlohmann::json details = {{"dag", dag_id}, {"trigger", options_.trigger}};
+  if (!options_.use_cache) details["no_cache"] = true;
+  if (!options_.force.empty()) details["force"] = options_.force;
+  if (Status a = Audit("run.start", details.dump()); !a.ok()) return a;
   return Execute(run);
 }
 
