@@ -129,10 +129,14 @@ int DefaultJobs() {
 }
 
 
-int ExecuteRun(const Globals& g, const Dag& dag, RunOptions opts, bool json, const RunRecord* resume) {
+}  // namespace
+
+int ExecuteRun(const Globals& g, const Dag& dag, RunOptions opts, bool json, const RunRecord* resume,
+               std::string* new_run_id) {
   std::unique_ptr<Store> store;
   if (int rc = OpenForWrite(g, &store); rc != kExitOk) return rc;
   std::string run_id = resume ? resume->run_id : NewRunId(SystemClock::Get()->NowMs());
+  if (new_run_id) *new_run_id = run_id;
   RunLock lock;
   std::string err;
   if (!lock.TryAcquire(AbsHome(g), run_id, &err)) {
@@ -168,6 +172,8 @@ int ExecuteRun(const Globals& g, const Dag& dag, RunOptions opts, bool json, con
   if (json) std::printf("%s\n", SummaryJson(*r).c_str());
   return r->exit_code;
 }
+
+namespace {
 
 void PrintDryRun(const Dag& dag, int jobs) {
   std::printf("dry run of %s: %zu tasks, -j %d; nothing is executed or recorded\n", dag.id.c_str(),
@@ -272,7 +278,7 @@ int CmdRun(const Globals& g, const RunArgs& a) {
   opts.trigger = "manual";
   opts.triggered_by = UserName();
   opts.logical_date_ms = logical;
-  return ExecuteRun(g, dag, opts, a.json, nullptr);
+  return ExecuteRun(g, dag, opts, a.json, nullptr, nullptr);
 }
 
 int CmdTest(const Globals& g, const RunArgs& a) {
@@ -306,7 +312,7 @@ int CmdTest(const Globals& g, const RunArgs& a) {
   opts.triggered_by = UserName();
   opts.logical_date_ms = logical;
   opts.version_canonical = full.canonical;
-  int rc = ExecuteRun(g, one, opts, a.json, nullptr);
+  int rc = ExecuteRun(g, one, opts, a.json, nullptr, nullptr);
   return rc;
 }
 
@@ -479,6 +485,22 @@ int CmdLogs(const Globals& g, const std::string& run_id, const std::string& task
   return kExitOk;
 }
 
+int LoadRunDag(Store* store, const RunRecord& run, Dag* dag) {
+  auto def = store->DagDefinition(run.dag_version_id);
+  if (!def.ok()) return Fail(def.status());
+  // The run's own DAG version and params, not whatever the file says today.
+  LoadOptions lo;
+  auto params = nlohmann::json::parse(run.params_json, nullptr, false);
+  if (params.is_object())
+    for (auto& [k, v] : params.items()) lo.param_overrides.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
+  std::vector<Diagnostic> errors;
+  if (!LoadDagFromString(*def, "<definition of run " + run.run_id + ">", lo, dag, &errors)) {
+    PrintDiagnostics(errors);
+    return kExitInfra;
+  }
+  return kExitOk;
+}
+
 int CmdResume(const Globals& g, const std::string& run_id, int jobs, bool json) {
   std::unique_ptr<Store> store;
   std::optional<RunRecord> run;
@@ -492,22 +514,8 @@ int CmdResume(const Globals& g, const std::string& run_id, int jobs, bool json) 
                  static_cast<long long>(run->owner_pid), run->owner_host.c_str());
     return kExitBadInput;
   }
-  auto def = store->DagDefinition(run->dag_version_id);
-  if (!def.ok()) {
-    std::fprintf(stderr, "error: %s\n", def.status().message().c_str());
-    return kExitInfra;
-  }
-  // The run's own DAG version and params, not whatever the file says today.
-  LoadOptions lo;
-  auto params = nlohmann::json::parse(run->params_json, nullptr, false);
-  if (params.is_object())
-    for (auto& [k, v] : params.items()) lo.param_overrides.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
   Dag dag;
-  std::vector<Diagnostic> errors;
-  if (!LoadDagFromString(*def, "<definition of run " + run->run_id + ">", lo, &dag, &errors)) {
-    PrintDiagnostics(errors);
-    return kExitInfra;
-  }
+  if (int rc = LoadRunDag(store.get(), *run, &dag); rc != kExitOk) return rc;
   store.reset();
   RunOptions opts;
   opts.parallelism = jobs > 0 ? jobs : DefaultJobs();
@@ -516,7 +524,7 @@ int CmdResume(const Globals& g, const std::string& run_id, int jobs, bool json) 
   opts.trigger = run->trigger;
   opts.triggered_by = run->triggered_by;
   opts.logical_date_ms = run->logical_date_ms;
-  return ExecuteRun(g, dag, opts, json, &*run);
+  return ExecuteRun(g, dag, opts, json, &*run, nullptr);
 }
 
 int CmdGraph(const Globals&, const std::string& file, const std::vector<std::string>& params) {

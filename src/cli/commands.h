@@ -45,5 +45,6 @@ int CmdModels(const Globals& g, bool history, bool json);
 int CmdLineage(const Globals& g, const std::string& artifact, bool downstream, const std::string& format);
 int CmdAudit(const Globals& g, const std::string& since, const std::string& action, int limit, bool json);
 int CmdGc(const Globals& g, const std::string& older_than, bool dry_run);
+int CmdReproduce(const Globals& g, const std::string& run_id, int jobs, bool json);
 
 }  // namespace pipeline::cli

@@ -7,6 +7,8 @@
 
 #include "cli/commands.h"
 #include "pipeline/status.h"
+#include "engine/engine.h"
+#include "pipeline/dag.h"
 #include "pipeline/store.h"
 
 namespace pipeline::cli {
@@ -23,5 +25,12 @@ int OpenRun(const Globals& g, const std::string& run_id, std::unique_ptr<Store>*
 /// Prints "error: <message>" and returns the exit code for |s| (2 for bad input, else 3).
 int Fail(const Status& s);
 std::string UserName();
+
+/// Runs |dag| (a new run, or |resume|) with a live progress printer; returns the exit code
+/// and, if |new_run_id|, the run's id.
+int ExecuteRun(const Globals& g, const Dag& dag, RunOptions opts, bool json, const RunRecord* resume,
+               std::string* new_run_id);
+/// Loads the DAG definition and params a run was started with (for resume/reproduce).
+int LoadRunDag(Store* store, const RunRecord& run, Dag* dag);
 
 }  // namespace pipeline::cli

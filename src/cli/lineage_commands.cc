@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -453,6 +454,139 @@ int CmdGc(const Globals& g, const std::string& older_than, bool dry_run) {
                 runs->size());
   }
   return kExitOk;
+}
+
+}  // namespace pipeline::cli
+
+namespace pipeline::cli {
+namespace {
+
+// The outputs each task of a run ended with: task -> role -> artifact (the last succeeded
+// or cached attempt; a cached attempt's outputs are the reused ones).
+std::map<std::string, std::map<std::string, ArtifactRecord>> RunOutputs(Store* store, int64_t run_pk,
+                                                                       Status* status) {
+  std::map<std::string, std::map<std::string, ArtifactRecord>> out;
+  auto attempts = store->ListAttempts(run_pk);
+  if (!attempts.ok()) {
+    *status = attempts.status();
+    return out;
+  }
+  std::map<std::string, const AttemptRecord*> last;
+  for (const AttemptRecord& a : *attempts)
+    if (a.state == "succeeded" || a.state == "cached") last[a.task] = &a;
+  for (const auto& [task, a] : last) {
+    auto arts = store->AttemptArtifacts(a->id);
+    if (!arts.ok()) {
+      *status = arts.status();
+      return out;
+    }
+    for (const AttemptArtifact& aa : *arts)
+      if (aa.direction == "out") out[task][aa.role] = aa.artifact;
+  }
+  return out;
+}
+
+}  // namespace
+
+int CmdReproduce(const Globals& g, const std::string& run_id, int jobs, bool json) {
+  std::unique_ptr<Store> store;
+  std::optional<RunRecord> run;
+  if (int rc = OpenRun(g, run_id, &store, &run); rc != kExitOk) return rc;
+  if (run->state == "running" || run->state == "queued") {
+    std::fprintf(stderr, "error: run %s is still running\n", run->run_id.c_str());
+    return kExitBadInput;
+  }
+  Dag dag;
+  if (int rc = LoadRunDag(store.get(), *run, &dag); rc != kExitOk) return rc;
+  const std::string base = run->base_dir.empty() ? fs::current_path().string() : run->base_dir;
+  ContentStore cas((fs::path(AbsHome(g)) / "cas").string());
+
+  // Put back the external inputs the run consumed; keep today's versions in the store.
+  auto attempts = store->ListAttempts(run->id);
+  if (!attempts.ok()) return Fail(attempts.status());
+  std::set<std::string> done;
+  for (const AttemptRecord& a : *attempts) {
+    if (a.state != "succeeded" && a.state != "cached") continue;
+    const Task* t = dag.FindTask(a.task);
+    if (!t) continue;
+    auto arts = store->AttemptArtifacts(a.id);
+    if (!arts.ok()) return Fail(arts.status());
+    for (const AttemptArtifact& aa : *arts) {
+      if (aa.direction != "in" || !done.insert(aa.artifact.uri + aa.artifact.sha256).second) continue;
+      const std::string abs = fs::path(aa.artifact.uri).is_absolute() ? aa.artifact.uri
+                                                                       : (fs::path(base) / aa.artifact.uri).string();
+      bool external = false;
+      for (const InputDecl& in : t->inputs) external |= in.task.empty() && in.name == aa.role;
+      ContentDigest now;
+      bool same = HashPath(abs, &now).ok() && now.sha256 == aa.artifact.sha256;
+      if (aa.role == "code" && !same) {
+        std::fprintf(stderr, "warning: code changed since run %s: %s (was %s%s); results may differ\n",
+                     run->run_id.c_str(), aa.artifact.uri.c_str(), Short(aa.artifact.sha256).c_str(),
+                     now.sha256.empty() ? ", now missing" : (", now " + Short(now.sha256)).c_str());
+        continue;
+      }
+      if (!external || same) continue;
+      if (!cas.Has(aa.artifact.sha256)) {
+        std::fprintf(stderr, "error: cannot reproduce run %s: input %s (sha256 %s) is no longer in the store\n",
+                     run->run_id.c_str(), aa.artifact.uri.c_str(), Short(aa.artifact.sha256).c_str());
+        return kExitBadInput;
+      }
+      if (!now.sha256.empty())
+        if (Status s = cas.Put(abs, now); !s.ok()) return Fail(s);
+      if (Status s = cas.Restore(aa.artifact.sha256, abs); !s.ok()) return Fail(s);
+      std::printf("restored input %s to the version run %s used (%s)%s\n", aa.artifact.uri.c_str(),
+                  run->run_id.c_str(), Short(aa.artifact.sha256).c_str(),
+                  now.sha256.empty() ? "" : ("; today's version " + Short(now.sha256) + " is kept in the store").c_str());
+    }
+  }
+  Status st;
+  auto before = RunOutputs(store.get(), run->id, &st);
+  if (!st.ok()) return Fail(st);
+  AuditRecord audit;
+  audit.at_ms = SystemClock::Get()->NowMs();
+  audit.actor = "user:" + UserName();
+  audit.action = "run.reproduce";
+  audit.target_kind = "run";
+  audit.target = run->run_id;
+  store->AppendAudit(audit);
+  store.reset();
+
+  RunOptions opts;
+  unsigned cpus = std::thread::hardware_concurrency();
+  opts.parallelism = jobs > 0 ? jobs : static_cast<int>(cpus ? cpus : 1);
+  opts.base_dir = base;
+  opts.dag_file = run->dag_file;
+  opts.trigger = "manual";
+  opts.triggered_by = UserName();
+  opts.logical_date_ms = run->logical_date_ms;
+  opts.use_cache = false;  // every task really runs again
+  std::string new_id;
+  int rc = ExecuteRun(g, dag, opts, json, nullptr, &new_id);
+  if (rc != kExitOk && rc != kExitFailed) return rc;
+
+  if (int orc = OpenForRead(g, &store); orc != kExitOk) return orc;
+  auto fresh = store->FindRun(new_id);
+  if (!fresh.ok()) return Fail(fresh.status());
+  auto after = RunOutputs(store.get(), fresh->id, &st);
+  if (!st.ok()) return Fail(st);
+  int matched = 0, differed = 0;
+  std::printf("\nreproduction of run %s as run %s:\n", run->run_id.c_str(), new_id.c_str());
+  std::printf("%-16s  %-14s  %-12s  %-12s  %s\n", "TASK", "OUTPUT", "ORIGINAL", "NOW", "RESULT");
+  for (const auto& [task, roles] : before)
+    for (const auto& [role, art] : roles) {
+      const ArtifactRecord* now = nullptr;
+      auto t = after.find(task);
+      if (t != after.end()) {
+        auto r = t->second.find(role);
+        if (r != t->second.end()) now = &r->second;
+      }
+      bool match = now && now->sha256 == art.sha256;
+      (match ? matched : differed)++;
+      std::printf("%-16s  %-14s  %-12s  %-12s  %s\n", task.c_str(), role.c_str(), Short(art.sha256).c_str(),
+                  now ? Short(now->sha256).c_str() : "-", match ? "identical" : now ? "DIFFERS" : "NOT PRODUCED");
+    }
+  std::printf("%d of %d outputs bit-for-bit identical\n", matched, matched + differed);
+  return rc == kExitOk && differed == 0 ? kExitOk : kExitFailed;
 }
 
 }  // namespace pipeline::cli

@@ -132,6 +132,15 @@ int main(int argc, char** argv) {
   gc->add_option("--older-than", gc_older, "Delete runs that ended longer ago than this")->capture_default_str();
   gc->add_flag("--dry-run", gc_dry, "Only list what would be deleted");
 
+  std::string repro_run;
+  int repro_jobs = 0;
+  bool repro_json = false;
+  auto* repro = app.add_subcommand(
+      "reproduce", "Re-run a run's DAG version with its params and recorded inputs; report which outputs are identical");
+  repro->add_option("run_id", repro_run, "Run id (or a unique prefix)")->required();
+  repro->add_option("-j,--jobs", repro_jobs, "Tasks to run at once")->check(CLI::Range(1, 4096));
+  repro->add_flag("--json", repro_json, "Print the new run's JSON summary on stdout");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -160,5 +169,6 @@ int main(int argc, char** argv) {
   }
   if (*audit) return CmdAudit(g, audit_since, audit_action, audit_limit, audit_json);
   if (*gc) return CmdGc(g, gc_older, gc_dry);
+  if (*repro) return CmdReproduce(g, repro_run, repro_jobs, repro_json);
   return kExitBadInput;
 }
