@@ -2,6 +2,7 @@
 the training profile. PSI > 0.2 on a feature is the usual "investigate" threshold."""
 import argparse
 import math
+import os
 
 from common import FEATURES, read_csv, read_json, report_metrics, write_json
 
@@ -14,6 +15,10 @@ a = p.parse_args()
 
 live = read_csv(a.live)
 profile = read_json(a.profile)
+if not os.path.exists(a.deploy_dir + "/model.json"):
+    write_json(a.out, {"rows": len(live), "deployed": False})
+    print(f"no model deployed in {a.deploy_dir}/ yet; nothing to monitor")
+    raise SystemExit(0)
 model = read_json(a.deploy_dir + "/model.json")
 scaler = read_json(a.deploy_dir + "/scaler.json")
 

@@ -1,7 +1,10 @@
-"""Validate: check the raw table's schema and values before anything learns from it."""
+"""Validate: check the raw table's schema and values before anything learns from it.
+
+Writes a small report (row count, churn rate) so the check is an artifact in the lineage.
+"""
 import sys
 
-from common import die, read_csv
+from common import die, read_csv, write_json
 
 SCHEMA = {
     "customer_id": str,
@@ -14,6 +17,7 @@ SCHEMA = {
 }
 
 path = sys.argv[1]
+report = sys.argv[2] if len(sys.argv) > 2 else None
 rows = read_csv(path)
 if not rows:
     die(f"{path}: no rows")
@@ -44,4 +48,6 @@ if problems:
 rate = sum(int(r["churn"]) for r in rows) / len(rows)
 if not 0.02 < rate < 0.98:
     die(f"{path}: churn rate {rate:.3f} is degenerate; refusing to train on it")
+if report:
+    write_json(report, {"rows": len(rows), "columns": list(SCHEMA), "churn_rate": rate, "valid": True})
 print(f"{path}: {len(rows)} rows, {len(SCHEMA)} columns valid; churn rate {rate:.3f}")

@@ -44,7 +44,7 @@ std::string Value(const std::optional<double>& v) {
 std::string CommandText(const std::string& command_json) {
   auto j = nlohmann::json::parse(command_json, nullptr, false);
   if (!j.is_array()) return command_json;
-  if (j.size() == 3 && j[0] == "/bin/sh" && j[1] == "-c") return j[2].get<std::string>();
+  if (j.size() == 3 && j[0] == "/bin/sh" && j[1] == "-c") return std::string(Trim(j[2].get<std::string>()));
   std::vector<std::string> parts;
   for (auto& a : j) parts.push_back(ShellQuote(a.get<std::string>()));
   return Join(parts, " ");
@@ -113,8 +113,14 @@ void PrintTextTree(const LineageGraph& g, bool upstream) {
       return;
     }
     std::printf("%scommand: %s\n", child.c_str(), CommandText(at->command_json).c_str());
-    if (upstream && at->params_json != "{}" && !at->params_json.empty())
-      std::printf("%sparams:  %s\n", child.c_str(), at->params_json.c_str());
+    if (upstream) {
+      // The params this task used (its cache manifest), else the run's.
+      std::string params = at->params_json;
+      auto m = nlohmann::json::parse(at->manifest_json.empty() ? "null" : at->manifest_json, nullptr, false);
+      if (m.is_object() && m.contains("params")) params = m["params"].dump();
+      if (!params.empty() && params != "{}" && params != "[]" && params != "null")
+        std::printf("%sparams:  %s\n", child.c_str(), params.c_str());
+    }
     std::vector<const LineageEdge*> next;
     for (const LineageEdge& e : g.edges)
       if (e.attempt_id == id && e.direction == (upstream ? "in" : "out")) next.push_back(&e);
@@ -127,8 +133,9 @@ void PrintTextTree(const LineageGraph& g, bool upstream) {
     const ArtifactRecord& a = la->artifact;
     std::string label = role.empty() ? a.kind : role;
     std::string aliases = la->aliases.empty() ? "" : "  [" + Join(la->aliases, ", ") + "]";
-    std::printf("%s%s %s: %s (sha256 %s, %s)%s\n", prefix.c_str(), depth == 0 ? "" : "•", label.c_str(),
-                a.uri.c_str(), Short(a.sha256).c_str(), Bytes(a.size_bytes).c_str(), aliases.c_str());
+    std::string size = role == "dag" ? "definition" : Bytes(a.size_bytes);
+    std::printf("%s%s%s: %s (sha256 %s, %s)%s\n", prefix.c_str(), depth == 0 ? "" : "• ", label.c_str(),
+                a.uri.c_str(), Short(a.sha256).c_str(), size.c_str(), aliases.c_str());
     std::vector<int64_t> attempts;
     for (const LineageEdge& e : g.edges)
       if (e.artifact_id == id && e.direction == (upstream ? "out" : "in") &&
@@ -305,9 +312,20 @@ int CmdModels(const Globals& g, bool history, bool json) {
   nlohmann::json out = nlohmann::json::array();
   if (aliases->empty() && !json) std::printf("no models have been promoted yet (see `promote:` in docs/dag-format.md)\n");
   for (const AliasRecord& a : *aliases) {
-    auto metrics = store->AliasTaskMetrics(a.model, a.alias, a.producing_task);
+    // The metrics behind the alias: every task's, in the run that set it (where the gate
+    // read them), else the producing task's.
     std::map<std::string, std::optional<double>> m;
-    if (metrics.ok() && *metrics) m = **metrics;
+    auto setter = store->FindRun(a.run_id.empty() ? a.producing_run_id : a.run_id);
+    if (setter.ok()) {
+      auto rows = store->RunMetrics(setter->id);
+      if (rows.ok())
+        for (const MetricRecord& r : *rows) m[r.task + "." + r.name] = r.value;
+    }
+    if (m.empty()) {
+      auto metrics = store->AliasTaskMetrics(a.model, a.alias, a.producing_task);
+      if (metrics.ok() && *metrics)
+        for (auto& [k, v] : **metrics) m[a.producing_task + "." + k] = v;
+    }
     if (json) {
       nlohmann::json mj = nlohmann::json::object();
       for (auto& [k, v] : m) mj[k] = v ? nlohmann::json(*v) : nlohmann::json();

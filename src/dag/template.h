@@ -1,4 +1,4 @@
-// {{ }} templates in command, argv, env and workdir.
+// {{ }} templates in command, argv, env, workdir, output/input paths and metrics.
 //
 // Syntax: "{{ NAME }}" with optional spaces inside the braces, where NAME is one of
 // run_id, dag, task, attempt, logical_date, ds, params.<param>, or (in a task that

@@ -520,15 +520,7 @@ bool Engine::EvaluateWhen(int task, bool* run, std::string* why, std::string* er
     switch (r.kind) {
       case ExprRef::Kind::kParam: {
         auto it = dag_.params.find(r.param);
-        if (it == dag_.params.end()) return ExprValue::Null();
-        const ParamValue& v = it->second;
-        switch (v.type) {
-          case ParamValue::Type::kInt:
-          case ParamValue::Type::kFloat: return ExprValue::Number(std::stod(v.text));
-          case ParamValue::Type::kBool: return ExprValue::Bool(v.text == "true");
-          case ParamValue::Type::kString: return ExprValue::String(v.text);
-        }
-        return ExprValue::Null();
+        return it == dag_.params.end() ? ExprValue::Null() : ExprValueFromParam(it->second);
       }
       case ExprRef::Kind::kMetric:
         return from_map(store_->TaskMetrics(run_.id, r.task));
@@ -550,7 +542,14 @@ bool Engine::EvaluateWhen(int task, bool* run, std::string* why, std::string* er
     *err = lookup_error.message();
     return false;
   }
-  *why = "when is false: " + t.when + (trace.empty() ? "" : " (" + trace + ")");
+  std::string text;  // the expression on one line (YAML folding keeps some newlines)
+  for (char c : t.when) {
+    bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
+    if (space && (text.empty() || text.back() == ' ')) continue;
+    text += space ? ' ' : c;
+  }
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  *why = "when is false: " + text + (trace.empty() ? "" : " (" + trace + ")");
   return true;
 }
 

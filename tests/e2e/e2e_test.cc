@@ -8,6 +8,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -140,7 +142,7 @@ TEST_F(E2E, ExampleMlPipelineRunsEndToEnd) {
   EXPECT_TRUE(fs::exists(dir_ / "deploy/model.json"));
   EXPECT_TRUE(fs::exists(dir_ / "data/monitor.json"));
   EXPECT_EQ(One("SELECT state, trigger FROM dag_runs"), "success|manual");
-  EXPECT_EQ(One("SELECT count(*) FROM task_instances WHERE state = 'success'"), "8");
+  EXPECT_EQ(One("SELECT count(*) FROM task_instances WHERE state = 'success'"), "9");
   // The simulated outage: ingest failed once (exit 75) and succeeded on the retry.
   EXPECT_EQ(Query("SELECT a.attempt_no, a.state, a.exit_code FROM task_attempts a JOIN task_instances t "
                   "ON t.id = a.task_instance_id WHERE t.task_name = 'ingest' ORDER BY a.attempt_no"),
@@ -157,6 +159,139 @@ TEST_F(E2E, ExampleMlPipelineRunsEndToEnd) {
   EXPECT_TRUE(Contains(logs.out, "simulated outage")) << logs.out;
   Result runs = Run({"runs"});
   EXPECT_TRUE(Contains(runs.out, run_id)) << runs.out;
+}
+
+class MlExample : public E2E {
+ protected:
+  void SetUp() override {
+    fs::copy(std::string(PIPELINE_SOURCE_DIR) + "/dags", dir_ / "dags", fs::copy_options::recursive);
+    fs::copy(std::string(PIPELINE_SOURCE_DIR) + "/examples", dir_ / "examples", fs::copy_options::recursive);
+  }
+  Result RunExample(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"run", "dags/ml_pipeline.yaml", "-j", "2", "-p", "n_rows=600", "-p",
+                                     "epochs=40", "-p", "simulate_outage=false"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Run(args);
+  }
+  std::string LatestRun() { return One("SELECT run_id FROM dag_runs ORDER BY id DESC LIMIT 1"); }
+  // task -> state in the newest run
+  std::map<std::string, std::string> States() {
+    std::map<std::string, std::string> out;
+    for (const std::string& row : Query("SELECT task_name, state FROM task_instances WHERE dag_run_id = "
+                                        "(SELECT max(id) FROM dag_runs)")) {
+      size_t bar = row.find('|');
+      out[row.substr(0, bar)] = row.substr(bar + 1);
+    }
+    return out;
+  }
+};
+
+TEST_F(MlExample, SecondRunIsCachedExceptSideEffects) {
+  Result first = RunExample();
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  Result second = RunExample();
+  ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
+  auto states = States();
+  for (const char* t : {"ingest", "validate", "features", "profile", "train", "evaluate", "live_batch"})
+    EXPECT_EQ(states[t], "cached") << t;
+  EXPECT_EQ(states["deploy"], "success");   // cache: false
+  EXPECT_EQ(states["monitor"], "success");  // cache: false
+  // A cached attempt points at the attempt that really produced the outputs.
+  EXPECT_EQ(One("SELECT count(*) FROM task_attempts WHERE state = 'cached' AND cache_source_attempt_id IS NULL"), "0");
+  EXPECT_EQ(One("SELECT count(*) FROM task_attempts WHERE state = 'cached'"), "7");
+  // Outputs are restored from the content store when missing.
+  fs::remove(dir_ / "data/model.json");
+  Result third = RunExample();
+  ASSERT_EQ(third.exit_code, 0) << third.out << third.err;
+  EXPECT_EQ(States()["train"], "cached");
+  EXPECT_TRUE(fs::exists(dir_ / "data/model.json"));
+}
+
+TEST_F(MlExample, CodeChangeRerunsExactlyTheTaskThatUsesIt) {
+  ASSERT_EQ(RunExample().exit_code, 0);
+  {
+    std::ofstream f(dir_ / "examples/ml/train.py", std::ios::app);
+    f << "\n# a harmless edit\n";
+  }
+  Result r = RunExample();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto states = States();
+  EXPECT_EQ(states["train"], "success");
+  for (const char* t : {"ingest", "validate", "features", "profile", "live_batch"}) EXPECT_EQ(states[t], "cached") << t;
+  // The edit did not change the model, so evaluate is reused (content-based cut-off).
+  EXPECT_EQ(states["evaluate"], "cached");
+  Result why = Run({"explain", LatestRun(), "train"});
+  EXPECT_TRUE(Contains(why.out, "code changed: examples/ml/train.py")) << why.out;
+}
+
+TEST_F(MlExample, ParamChangeRerunsItsUsersAndTheGateKeepsAWorseModelOut) {
+  ASSERT_EQ(RunExample().exit_code, 0);
+  Result r = RunExample({"-p", "lr=0.01"});  // a much worse model
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto states = States();
+  EXPECT_EQ(states["train"], "success");
+  EXPECT_EQ(states["evaluate"], "success");
+  EXPECT_EQ(states["features"], "cached");
+  EXPECT_EQ(states["deploy"], "skipped");
+  EXPECT_EQ(states["monitor"], "success");  // none_failed: watches the model still in production
+  EXPECT_TRUE(Contains(One("SELECT reason FROM task_instances WHERE task_name = 'deploy' AND dag_run_id = "
+                           "(SELECT max(id) FROM dag_runs)"),
+                       "models.churn.production.metrics.evaluate.accuracy"));
+  // production still points at the first run's model.
+  EXPECT_EQ(One("SELECT count(*) FROM model_alias_history WHERE model_name = 'churn' AND alias = 'production'"), "1");
+  Result why = Run({"explain", LatestRun(), "train"});
+  EXPECT_TRUE(Contains(why.out, "param lr: 0.5 → 0.01")) << why.out;
+}
+
+TEST_F(MlExample, LineageOfTheProductionModelNamesItsDataAndCode) {
+  ASSERT_EQ(RunExample().exit_code, 0);
+  Result r = Run({"lineage", "churn@production"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "data/raw.csv")) << r.out;         // the ingest output
+  EXPECT_TRUE(Contains(r.out, "examples/ml/train.py")) << r.out;  // the training code
+  EXPECT_TRUE(Contains(r.out, "task ingest")) << r.out;
+  Result j = Run({"lineage", "churn@production", "--format", "json"});
+  EXPECT_TRUE(Contains(j.out, "\"task\": \"train\"")) << j.out;
+  Result down = Run({"lineage", "data/raw.csv", "--downstream"});
+  EXPECT_TRUE(Contains(down.out, "data/model.json")) << down.out;
+  Result models = Run({"models"});
+  EXPECT_TRUE(Contains(models.out, "churn@production")) << models.out;
+  EXPECT_TRUE(Contains(models.out, "evaluate.accuracy=")) << models.out;
+  Result metrics = Run({"metrics", "--dag", "ml_pipeline", "--name", "accuracy"});
+  EXPECT_TRUE(Contains(metrics.out, "evaluate")) << metrics.out;
+  Result audit = Run({"audit"});
+  EXPECT_TRUE(Contains(audit.out, "alias.set")) << audit.out;
+  EXPECT_TRUE(Contains(audit.out, "run.start")) << audit.out;
+}
+
+TEST_F(MlExample, ReproduceReportsBitForBitMatches) {
+  ASSERT_EQ(RunExample().exit_code, 0);
+  std::string first = LatestRun();
+  Result r = Run({"reproduce", first, "-j", "2"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(Contains(r.out, "outputs bit-for-bit identical")) << r.out;
+  EXPECT_FALSE(Contains(r.out, "DIFFERS")) << r.out;
+  // Every task really ran again.
+  EXPECT_EQ(One("SELECT count(*) FROM task_instances WHERE state = 'cached' AND dag_run_id = (SELECT max(id) FROM dag_runs)"), "0");
+}
+
+TEST_F(E2E, MissingDeclaredOutputFailsTheAttempt) {
+  Write("o.yaml", "dag: o\ntasks:\n  lazy: {command: 'true', outputs: {out: result.csv}}\n");
+  Result r = Run({"run", "o.yaml"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(One("SELECT error FROM task_attempts"), "declared output 'out' (result.csv) was not created"));
+  // A stale file from before does not count as produced.
+  Write("result.csv", "old\n");
+  Result again = Run({"run", "o.yaml"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_TRUE(Contains(One("SELECT error FROM task_attempts ORDER BY id DESC LIMIT 1"), "was not written by the task"));
+}
+
+TEST_F(E2E, MetricsFileMustBeFlatNumbers) {
+  Write("m.yaml", "dag: m\ntasks:\n  t: {command: 'echo {\\\"acc\\\": \\\"high\\\"} > $PIPELINE_METRICS'}\n");
+  Result r = Run({"run", "m.yaml"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(Contains(One("SELECT error FROM task_attempts"), "value of 'acc' is a string")) << One("SELECT error FROM task_attempts");
 }
 
 TEST_F(E2E, InvalidFileReportsEveryErrorAndRecordsNothing) {
