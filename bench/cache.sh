@@ -12,7 +12,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 gen() {  # gen DIR declare(0|1)
-  mkdir -p "$1"
+  mkdir -p "$1/out"
   python3 - "$1" "$2" "$n" <<'PY'
 import sys
 d, declare, n = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
@@ -23,7 +23,7 @@ with open(f"{d}/dag.yaml", "w") as f:
         if declare:
             f.write(f"    command: echo {i} > {{{{ outputs.out }}}}\n    outputs: {{out: out/t{i}.txt}}\n")
         else:
-            f.write(f"    command: mkdir -p out && echo {i} > out/t{i}.txt\n")
+            f.write(f"    command: echo {i} > out/t{i}.txt\n")
 PY
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

@@ -314,6 +314,9 @@ Status ArtifactTracker::Prepare(int task, bool use_cache, const std::vector<std:
   }
   for (const auto& [name, rec] : restore) {
     if (!problem.empty()) break;
+    // Already in place with the right bytes (the usual case on a re-run): nothing to copy.
+    ContentDigest here;
+    if (!rec->uri.empty() && HashPath(a->output_abs[name], &here).ok() && here.sha256 == rec->sha256) continue;
     if (Status s = cas_->Restore(rec->sha256, a->output_abs[name]); !s.ok())
       problem = "restoring output '" + name + "' failed: " + s.message();
   }
