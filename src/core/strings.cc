@@ -6,9 +6,10 @@
 namespace pipeline {
 
 int EditDistance(std::string_view a, std::string_view b, int max_distance) {
-  // Two-row dynamic programme; rows are over b.
+  // Optimal string alignment distance: insertions, deletions, substitutions and swaps of
+  // two adjacent characters each cost 1 ("trian" is one edit from "train"). Three rows.
   const size_t m = b.size();
-  std::vector<int> prev(m + 1), cur(m + 1);
+  std::vector<int> prev2(m + 1), prev(m + 1), cur(m + 1);
   for (size_t j = 0; j <= m; ++j) prev[j] = static_cast<int>(j);
   for (size_t i = 1; i <= a.size(); ++i) {
     cur[0] = static_cast<int>(i);
@@ -16,9 +17,11 @@ int EditDistance(std::string_view a, std::string_view b, int max_distance) {
     for (size_t j = 1; j <= m; ++j) {
       int sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
       cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) cur[j] = std::min(cur[j], prev2[j - 2] + 1);
       best = std::min(best, cur[j]);
     }
     if (best > max_distance) return max_distance + 1;
+    std::swap(prev2, prev);
     std::swap(prev, cur);
   }
   return prev[m];

@@ -7,7 +7,8 @@
 
 namespace pipeline {
 
-/// Levenshtein distance, giving up (returning max_distance + 1) past |max_distance|.
+/// Edit distance counting an adjacent swap as one edit (optimal string alignment), giving
+/// up (returning max_distance + 1) past |max_distance|.
 int EditDistance(std::string_view a, std::string_view b, int max_distance = 1 << 20);
 
 /// The candidate closest to |word| if it is a plausible typo (ninja's SpellcheckString),

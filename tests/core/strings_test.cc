@@ -5,7 +5,9 @@
 namespace pipeline {
 
 TEST(Strings, EditDistance) {
-  EXPECT_EQ(EditDistance("retries", "retires"), 2);
+  EXPECT_EQ(EditDistance("retries", "retires"), 1);  // one swap
+  EXPECT_EQ(EditDistance("trian", "train"), 1);
+  EXPECT_EQ(EditDistance("abc", "ca"), 3);
   EXPECT_EQ(EditDistance("", "abc"), 3);
   EXPECT_EQ(EditDistance("same", "same"), 0);
   EXPECT_GT(EditDistance("completely", "different", 2), 2);
@@ -15,6 +17,7 @@ TEST(Strings, SpellCheckFindsCloseWordOnly) {
   std::vector<std::string> keys = {"command", "argv", "retries", "retry_delay", "timeout"};
   EXPECT_EQ(SpellCheck("retires", keys), "retries");
   EXPECT_EQ(SpellCheck("comand", keys), "command");
+  EXPECT_EQ(SpellCheck("timoeut", keys), "timeout");
   EXPECT_EQ(SpellCheck("zzzzzz", keys), "");
   EXPECT_EQ(DidYouMean("timout", keys), "; did you mean 'timeout'?");
   EXPECT_EQ(DidYouMean("qqqqqq", keys), "");

@@ -1182,8 +1182,8 @@ TEST(LoaderTest, OutputAndInputTemplateVariables) {
                   "available in a task's own command, argv, env and metrics (not in output or "
                   "input paths, workdir or the top-level env)"));
   EXPECT_TRUE(Has(errors, 7, 20,
-                  "'command' in task 't': unknown input 'tabel' in template (the task declares: "
-                  "table, ext)"));
+                  "'command' in task 't': unknown input 'tabel' in template; did you mean "
+                  "'inputs.table'?"));
   EXPECT_TRUE(Has(errors, 8, 50,
                   "input 'ext' in task 't': 'inputs.table' cannot be used here: outputs and "
                   "inputs are only available in a task's own command, argv, env and metrics (not "

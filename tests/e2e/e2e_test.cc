@@ -275,6 +275,59 @@ TEST_F(MlExample, ReproduceReportsBitForBitMatches) {
   EXPECT_EQ(One("SELECT count(*) FROM task_instances WHERE state = 'cached' AND dag_run_id = (SELECT max(id) FROM dag_runs)"), "0");
 }
 
+TEST_F(MlExample, ForceAndNoCacheRunTasksAgain) {
+  ASSERT_EQ(RunExample().exit_code, 0);
+  ASSERT_EQ(RunExample({"--force", "train"}).exit_code, 0);
+  auto states = States();
+  EXPECT_EQ(states["train"], "success");
+  EXPECT_EQ(states["features"], "cached");
+  Result why = Run({"explain", LatestRun(), "train"});
+  EXPECT_TRUE(Contains(why.out, "--force train")) << why.out;
+  ASSERT_EQ(RunExample({"--no-cache"}).exit_code, 0);
+  EXPECT_EQ(One("SELECT count(*) FROM task_instances WHERE state = 'cached' AND dag_run_id = (SELECT max(id) FROM dag_runs)"), "0");
+  Result bad = RunExample({"--force", "trian"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_TRUE(Contains(bad.err, "did you mean 'train'")) << bad.err;
+}
+
+TEST_F(MlExample, GcNeverDeletesTheLineageOfAModelAlias) {
+  ASSERT_EQ(RunExample().exit_code, 0);            // sets churn@production
+  ASSERT_EQ(RunExample({"-p", "lr=0.01"}).exit_code, 0);  // a worse model: not promoted
+  Write("other.yaml", "dag: other\ntasks:\n  t: {command: 'echo hi > {{ outputs.o }}', outputs: {o: o.txt}}\n");
+  ASSERT_EQ(Run({"run", "other.yaml"}).exit_code, 0);
+  int runs_before = std::stoi(One("SELECT count(*) FROM dag_runs"));
+  Result gc = Run({"gc", "--older-than", "0s"});
+  ASSERT_EQ(gc.exit_code, 0) << gc.out << gc.err;
+  int runs_after = std::stoi(One("SELECT count(*) FROM dag_runs"));
+  EXPECT_LT(runs_after, runs_before) << gc.out;
+  // The run that made (and set) the production model survives with its whole lineage.
+  Result lineage = Run({"lineage", "churn@production"});
+  EXPECT_EQ(lineage.exit_code, 0) << lineage.err;
+  EXPECT_TRUE(Contains(lineage.out, "data/raw.csv")) << lineage.out;
+  std::string sha = One("SELECT a.sha256 FROM model_aliases m JOIN artifacts a ON a.id = m.artifact_id");
+  EXPECT_TRUE(fs::exists(dir_ / (".pipeline/cas/objects/" + sha.substr(0, 2) + "/" + sha))) << sha;
+  Result audit = Run({"audit", "--action", "gc"});
+  EXPECT_TRUE(Contains(audit.out, "gc")) << audit.out;
+}
+
+TEST_F(E2E, DirectoryOutputsAndDeclaredMetricsFile) {
+  Write("d.yaml",
+        "dag: d\n"
+        "tasks:\n"
+        "  report:\n"
+        "    command: 'mkdir -p {{ outputs.dir }}/sub && echo a > {{ outputs.dir }}/a.txt && echo b > {{ outputs.dir }}/sub/b.txt"
+        " && echo {\\\"score\\\": 3.5} > scores.json'\n"
+        "    outputs: {dir: {path: out/report, kind: report}}\n"
+        "    metrics: scores.json\n");
+  ASSERT_EQ(Run({"run", "d.yaml"}).exit_code, 0);
+  EXPECT_EQ(One("SELECT kind || ' ' || file_count FROM artifacts WHERE uri = 'out/report'"), "report 2");
+  EXPECT_EQ(One("SELECT value FROM metrics WHERE name = 'score'"), "3.5");
+  fs::remove_all(dir_ / "out");
+  ASSERT_EQ(Run({"run", "d.yaml"}).exit_code, 0);
+  EXPECT_EQ(One("SELECT state FROM task_instances WHERE dag_run_id = (SELECT max(id) FROM dag_runs)"), "cached");
+  EXPECT_EQ(ReadFile(dir_ / "out/report/sub/b.txt"), "b\n") << "a cached directory is restored whole";
+}
+
 TEST_F(E2E, MissingDeclaredOutputFailsTheAttempt) {
   Write("o.yaml", "dag: o\ntasks:\n  lazy: {command: 'true', outputs: {out: result.csv}}\n");
   Result r = Run({"run", "o.yaml"});
