@@ -448,6 +448,7 @@ TEST_F(E2E, SigtermStopsTheRunAndRecordsIt) {
   EXPECT_EQ(One("SELECT state FROM task_attempts"), "killed");
   pid_t child = std::stoi(ReadFile(dir_ / "long.pid"));
   EXPECT_NE(kill(child, 0), 0) << "the task's process must be gone";
+  EXPECT_EQ(One("SELECT json_extract(details_json, '$.signal') FROM audit_log WHERE action = 'run.cancel'"), "SIGTERM");
 }
 
 TEST_F(E2E, KilledOrchestratorIsDetectedAndResumeSkipsFinishedWork) {
@@ -476,6 +477,7 @@ TEST_F(E2E, KilledOrchestratorIsDetectedAndResumeSkipsFinishedWork) {
   Result r = Run({"resume", run_id.substr(0, 17)});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(ReadFile(dir_ / "first.count"), "ran\n") << "first must not run again";
+  EXPECT_EQ(One("SELECT group_concat(action) FROM (SELECT action FROM audit_log ORDER BY id)"), "run.start,run.resume");
   EXPECT_TRUE(fs::exists(dir_ / "second.out"));
   EXPECT_EQ(One("SELECT state FROM dag_runs"), "success");
   EXPECT_EQ(One("SELECT count(*) FROM task_attempts"), "3");
