@@ -448,7 +448,7 @@ TEST_F(E2E, SigtermStopsTheRunAndRecordsIt) {
   EXPECT_EQ(One("SELECT state FROM task_attempts"), "killed");
   pid_t child = std::stoi(ReadFile(dir_ / "long.pid"));
   EXPECT_NE(kill(child, 0), 0) << "the task's process must be gone";
-  EXPECT_EQ(One("SELECT json_extract(details_json, '$.signal') FROM audit_log WHERE action = 'run.cancel'"), "SIGTERM");
+  EXPECT_EQ(One("SELECT json_extract(detail_json, '$.signal') FROM audit_log WHERE action = 'run.cancel'"), "SIGTERM");
 }
 
 TEST_F(E2E, KilledOrchestratorIsDetectedAndResumeSkipsFinishedWork) {
