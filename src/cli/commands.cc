@@ -295,13 +295,25 @@ int CmdTest(const Globals& g, const RunArgs& a) {
   bool ok;
   int64_t logical = ParseLogicalDate(a.logical_date, &ok);
   if (!ok) return kExitBadInput;
-  // A one-task DAG: the task alone, no upstream, no retries hiding a failure.
+  // A one-task DAG: the task alone. Upstream outputs it reads are taken from their declared
+  // paths as they are on disk now; its gate is not evaluated, it promotes nothing and it
+  // never reuses a cached result (a test is for watching the task run).
   Dag one = full;
   Task t = *task;
   t.upstream.clear();
   t.downstream.clear();
   t.depends_on.clear();
   t.trigger_rule = TriggerRule::kAllSuccess;
+  t.when.clear();
+  t.has_promote = false;
+  for (InputDecl& in : t.inputs) {
+    if (in.task.empty()) continue;
+    const Task* up = full.FindTask(in.task);
+    for (const OutputDecl& o : up->outputs)
+      if (o.name == in.output) in.path = o.path;
+    in.task.clear();
+    in.output.clear();
+  }
   one.tasks = {t};
   one.task_index = {{t.id, 0}};
   RunOptions opts;
@@ -309,6 +321,7 @@ int CmdTest(const Globals& g, const RunArgs& a) {
   opts.base_dir = fs::current_path().string();
   opts.dag_file = a.file;
   opts.trigger = "test";
+  opts.use_cache = false;
   opts.triggered_by = UserName();
   opts.logical_date_ms = logical;
   opts.version_canonical = full.canonical;

@@ -147,8 +147,12 @@ bool ArtifactTracker::ResolvePaths(int task, const TemplateContext& ctx, const s
     std::string abs;
     if (!in.task.empty()) {
       ArtifactRecord rec;
-      int up = dag_.task_index.at(in.task);
-      if (Status s = OutputInRun(up, in.output, &rec); !s.ok()) {
+      auto up = dag_.task_index.find(in.task);
+      if (up == dag_.task_index.end()) {
+        *err = "input '" + in.name + "': task '" + in.task + "' is not part of this run";
+        return false;
+      }
+      if (Status s = OutputInRun(up->second, in.output, &rec); !s.ok()) {
         *err = "input '" + in.name + "' (" + in.task + "." + in.output + "): " + s.message();
         return false;
       }
@@ -278,7 +282,10 @@ Status ArtifactTracker::Prepare(int task, bool use_cache, const std::vector<std:
   for (const InputDecl& in : t.inputs) {
     ArtifactRecord rec;
     if (!in.task.empty()) {
-      if (Status s = OutputInRun(dag_.task_index.at(in.task), in.output, &rec); !s.ok()) return s;
+      auto up = dag_.task_index.find(in.task);
+      if (up == dag_.task_index.end())
+        return Status::NotFound("input '" + in.name + "': task '" + in.task + "' is not part of this run");
+      if (Status s = OutputInRun(up->second, in.output, &rec); !s.ok()) return s;
     } else if (Status s = HashInput("input '" + in.name + "'", a->input_abs[in.name], ArtifactKind::kDataset, &rec);
                !s.ok()) {
       return s;

@@ -557,7 +557,8 @@ Status Engine::Promote(int task) {
   const Task& t = dag_.tasks[static_cast<size_t>(task)];
   if (!t.has_promote) return Status::OK();
   const PromoteDecl& p = t.promote;
-  int64_t artifact = tracker_->OutputArtifactId(dag_.task_index.at(p.task), p.output);
+  auto source = dag_.task_index.find(p.task);
+  int64_t artifact = source == dag_.task_index.end() ? 0 : tracker_->OutputArtifactId(source->second, p.output);
   if (artifact == 0)
     return Status::Internal("promote " + p.model + "@" + p.alias + ": no artifact recorded for " + p.task + "." +
                             p.output);

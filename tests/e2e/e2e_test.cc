@@ -275,6 +275,22 @@ TEST_F(MlExample, ReproduceReportsBitForBitMatches) {
   EXPECT_EQ(One("SELECT count(*) FROM task_instances WHERE state = 'cached' AND dag_run_id = (SELECT max(id) FROM dag_runs)"), "0");
 }
 
+TEST_F(MlExample, TestCommandRunsATaskWithUpstreamInputsAndNoSideEffects) {
+  ASSERT_EQ(RunExample().exit_code, 0);
+  Result t = Run({"test", "dags/ml_pipeline.yaml", "train"});
+  EXPECT_EQ(t.exit_code, 0) << t.out << t.err;
+  EXPECT_EQ(States()["train"], "success") << "a test run really runs the task";
+  Result d = Run({"test", "dags/ml_pipeline.yaml", "deploy"});
+  EXPECT_EQ(d.exit_code, 0) << d.out << d.err;
+  EXPECT_EQ(One("SELECT count(*) FROM model_alias_history"), "1") << "a test run promotes nothing";
+  // Without the upstream files, the task fails with a clear message instead of running.
+  fs::remove(dir_ / "data/features.csv");
+  Result missing = Run({"test", "dags/ml_pipeline.yaml", "train"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_TRUE(Contains(One("SELECT error FROM task_attempts ORDER BY id DESC LIMIT 1"), "data/features.csv does not exist"))
+      << One("SELECT error FROM task_attempts ORDER BY id DESC LIMIT 1");
+}
+
 TEST_F(MlExample, ForceAndNoCacheRunTasksAgain) {
   ASSERT_EQ(RunExample().exit_code, 0);
   ASSERT_EQ(RunExample({"--force", "train"}).exit_code, 0);
