@@ -452,8 +452,19 @@ int CmdGc(const Globals& g, const std::string& older_than, bool dry_run) {
   int64_t freed = 0;
   int removed = 0;
   if (!dry_run) {
+    // A running engine copies outputs into the store before it records them; sweeping then
+    // could remove an object it is about to reference. Leave the store alone until no run
+    // is in progress (records and logs of old runs are still removed above).
+    RunFilter running;
+    running.state = "running";
+    running.limit = 1;
+    auto active = store->ListRuns(running);
+    bool busy = active.ok() && !active->empty();
     ContentStore cas((fs::path(AbsHome(g)) / "cas").string());
-    if (fs::exists(cas.root()))
+    if (busy)
+      std::printf("runs are in progress (e.g. %s): stored artifacts are not swept this time\n",
+                  (*active)[0].run_id.c_str());
+    else if (fs::exists(cas.root()))
       if (Status s = cas.Sweep(*keep, &freed, &removed); !s.ok()) return Fail(s);
     store->ReclaimSpace();
     AuditRecord a;
