@@ -406,6 +406,8 @@ int CmdShow(const Globals& g, const std::string& run_id, bool json) {
              {"exit_code", a->exit_code ? nlohmann::json(*a->exit_code) : nlohmann::json()},
              {"signal", a->signal ? nlohmann::json(*a->signal) : nlohmann::json()},
              {"started_ms", a->started_ms}, {"ended_ms", a->ended_ms}, {"log", a->log_path}, {"error", a->error},
+             {"cache_source_attempt_id",
+              a->cache_source_attempt_id ? nlohmann::json(*a->cache_source_attempt_id) : nlohmann::json()},
              {"command", nlohmann::json::parse(a->command_json, nullptr, false)}});
       j["tasks"].push_back(tj);
     }
@@ -441,7 +443,9 @@ int CmdShow(const Globals& g, const std::string& run_id, bool json) {
       std::printf("%s  %s  %s  %s  %s  %s  %s\n", Pad(k == 0 ? ti.task : "", w).c_str(),
                   Pad(k == 0 ? ti.state : "", 15).c_str(), Pad(std::to_string(a->attempt_no), 3).c_str(),
                   Pad(a->state, 9).c_str(), Pad(exit, 7).c_str(), Pad(Took(a->started_ms, a->ended_ms), 8).c_str(),
-                  a->error.c_str());
+                  a->cache_source_attempt_id
+                      ? ("reused the outputs of attempt #" + std::to_string(*a->cache_source_attempt_id)).c_str()
+                      : a->error.c_str());
     }
     if (!ti.reason.empty() && as.back()->error != ti.reason)
       std::printf("%s  %s\n", Pad("", w + 15 + 3 + 9 + 7 + 8 + 10).c_str(), ti.reason.c_str());

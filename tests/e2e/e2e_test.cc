@@ -199,6 +199,8 @@ TEST_F(MlExample, SecondRunIsCachedExceptSideEffects) {
   // A cached attempt points at the attempt that really produced the outputs.
   EXPECT_EQ(One("SELECT count(*) FROM task_attempts WHERE state = 'cached' AND cache_source_attempt_id IS NULL"), "0");
   EXPECT_EQ(One("SELECT count(*) FROM task_attempts WHERE state = 'cached'"), "7");
+  Result show = Run({"show", LatestRun()});
+  EXPECT_TRUE(Contains(show.out, "reused the outputs of attempt #")) << show.out;
   // Outputs are restored from the content store when missing.
   fs::remove(dir_ / "data/model.json");
   Result third = RunExample();
