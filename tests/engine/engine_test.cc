@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
 #include "testing/dag_builder.h"
 #include "testing/fake_clock.h"
 #include "testing/fake_runner.h"
@@ -327,6 +331,140 @@ TEST_F(EngineTest, DagVersionIsRecordedOncePerDefinition) {
   Engine engine3(dag, store_.get(), &runner3, &clock_, nullptr, opts_);
   ASSERT_TRUE(engine3.RunNew("r3").ok());
   EXPECT_NE(store_->FindRun("r3")->dag_version_id, r1->dag_version_id);
+}
+
+// --- artifacts, caching, gates (issue 3) ---------------------------------------------
+
+class ArtifactEngineTest : public EngineTest {
+ protected:
+  // Makes |task| "write" |content| to its output |name| when it runs.
+  void Writes(const std::string& task, const std::string& file, std::function<std::string()> content) {
+    runner_.OnStart(task, [this, file, content](const SpawnSpec&) { tmp_.Write(file, content()); });
+  }
+  static void WriteMetrics(const SpawnSpec& spec, const std::string& json) {
+    std::ofstream(FakeRunner::Env(spec, "PIPELINE_METRICS")) << json;
+  }
+  RunSummary RunWith(const Dag& dag, FakeRunner* runner, const std::string& run_id) {
+    Engine engine(dag, store_.get(), runner, &clock_, nullptr, opts_);
+    auto r = engine.RunNew(run_id);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : RunSummary{};
+  }
+  std::string StateOf(const std::string& run_id, const std::string& task) { return Instances(run_id)[task].state; }
+};
+
+TEST_F(ArtifactEngineTest, SecondRunReusesAndRestoresOutputs) {
+  DagBuilder b("c");
+  b.Add("make").outputs = {OutputDecl{"out", "out/data.txt", ArtifactKind::kDataset, 0, 0}};
+  Dag dag = b.Build();
+  Writes("make", "out/data.txt", [] { return std::string("v1\n"); });
+  ASSERT_EQ(Run(dag, "r1").state, "success");
+  std::filesystem::remove(tmp_ / "out/data.txt");
+
+  FakeRunner second(&clock_);
+  RunSummary s = RunWith(dag, &second, "r2");
+  EXPECT_EQ(s.state, "success");
+  EXPECT_TRUE(second.started().empty()) << "nothing runs on a cache hit";
+  EXPECT_EQ(StateOf("r2", "make"), "cached");
+  EXPECT_EQ(testing::ReadFile(tmp_ / "out/data.txt"), "v1\n") << "the output is restored from the store";
+  auto run = store_->FindRun("r2");
+  auto attempts = *store_->ListAttempts(run->id);
+  ASSERT_EQ(attempts.size(), 1u);
+  EXPECT_EQ(attempts[0].state, "cached");
+  ASSERT_TRUE(attempts[0].cache_source_attempt_id.has_value());
+}
+
+TEST_F(ArtifactEngineTest, ChangedParamMissesTheCacheAndCacheFalseAlwaysRuns) {
+  DagBuilder b("c");
+  b.Param("lr", "0.1", ParamValue::Type::kFloat);
+  Task& train = b.Add("train", {}, "train --lr {{ params.lr }}");
+  train.outputs = {OutputDecl{"model", "model.bin", ArtifactKind::kModel, 0, 0}};
+  train.params_used = {"lr"};
+  Task& deploy = b.Add("deploy", {"train"});
+  deploy.outputs = {OutputDecl{"receipt", "receipt.txt", ArtifactKind::kReport, 0, 0}};
+  deploy.cache = false;
+  Dag dag = b.Build();
+  Writes("train", "model.bin", [] { return std::string("weights"); });
+  Writes("deploy", "receipt.txt", [this] { return std::to_string(clock_.NowMs()); });
+  ASSERT_EQ(Run(dag, "r1").state, "success");
+
+  FakeRunner same(&clock_);
+  same.OnStart("deploy", [this](const SpawnSpec&) { tmp_.Write("receipt.txt", std::to_string(clock_.NowMs() + 1)); });
+  RunWith(dag, &same, "r2");
+  EXPECT_EQ(same.started(), (std::vector<std::string>{"deploy"}));
+
+  dag.params["lr"].text = "0.2";
+  FakeRunner changed(&clock_);
+  changed.OnStart("train", [this](const SpawnSpec&) { tmp_.Write("model.bin", "other weights"); });
+  changed.OnStart("deploy", [this](const SpawnSpec&) { tmp_.Write("receipt.txt", std::to_string(clock_.NowMs() + 2)); });
+  RunWith(dag, &changed, "r3");
+  EXPECT_EQ(changed.started(), (std::vector<std::string>{"train", "deploy"}));
+}
+
+TEST_F(ArtifactEngineTest, MissingOutputFailsEachAttempt) {
+  DagBuilder b;
+  Task& t = b.Add("lazy");
+  t.outputs = {OutputDecl{"out", "never.txt", ArtifactKind::kDataset, 0, 0}};
+  t.retries = 1;
+  Dag dag = b.Build();
+  RunSummary s = Run(dag);
+  EXPECT_EQ(s.state, "failed");
+  auto run = store_->FindRun("r1");
+  auto attempts = *store_->ListAttempts(run->id);
+  ASSERT_EQ(attempts.size(), 2u);
+  for (const auto& a : attempts) {
+    EXPECT_EQ(a.state, "failed");
+    EXPECT_EQ(a.exit_code, 0) << "the process exited 0; the missing output failed it";
+    EXPECT_NE(a.error.find("declared output 'out' (never.txt) was not created"), std::string::npos) << a.error;
+  }
+}
+
+TEST_F(ArtifactEngineTest, FalseGateSkipsAndDownstreamFollowsTriggerRules) {
+  DagBuilder b("g");
+  b.Param("bar", "0.8", ParamValue::Type::kFloat);
+  b.Add("evaluate");
+  b.Add("deploy", {"evaluate"}).when = "metrics.evaluate.accuracy >= params.bar";
+  b.Add("announce", {"deploy"});
+  b.Add("monitor", {"deploy"}).trigger_rule = TriggerRule::kNoneFailed;
+  Dag dag = b.Build();
+  runner_.OnStart("evaluate", [](const SpawnSpec& spec) { WriteMetrics(spec, "{\"accuracy\": 0.71}"); });
+  RunSummary s = Run(dag);
+  EXPECT_EQ(s.state, "success");
+  auto tis = Instances("r1");
+  EXPECT_EQ(tis["deploy"].state, "skipped");
+  EXPECT_NE(tis["deploy"].reason.find("metrics.evaluate.accuracy = 0.71"), std::string::npos) << tis["deploy"].reason;
+  EXPECT_EQ(tis["deploy"].attempts, 0);
+  EXPECT_EQ(tis["announce"].state, "skipped");
+  EXPECT_EQ(tis["monitor"].state, "success");
+  EXPECT_EQ(runner_.started(), (std::vector<std::string>{"evaluate", "monitor"}));
+}
+
+TEST_F(ArtifactEngineTest, PromoteMovesTheAliasAndKeepsHistory) {
+  DagBuilder b("p");
+  b.Add("train").outputs = {OutputDecl{"model", "model.bin", ArtifactKind::kModel, 0, 0}};
+  Task& deploy = b.Add("deploy", {"train"});
+  deploy.cache = false;
+  deploy.has_promote = true;
+  deploy.promote = PromoteDecl{"churn", "production", "train", "model", 0, 0};
+  Dag dag = b.Build();
+  Writes("train", "model.bin", [] { return std::string("model one"); });
+  ASSERT_EQ(Run(dag, "r1").state, "success");
+  auto alias = store_->GetAlias("churn", "production");
+  ASSERT_TRUE(alias.ok() && alias->has_value());
+  EXPECT_EQ((*alias)->artifact.uri, "model.bin");
+  std::string first_sha = (*alias)->artifact.sha256;
+
+  // Train again (forced past the cache) and get a different model: the alias moves and
+  // its history says what it replaced.
+  opts_.force = {"train"};
+  FakeRunner second(&clock_);
+  second.OnStart("train", [this](const SpawnSpec&) { tmp_.Write("model.bin", "model two"); });
+  RunWith(dag, &second, "r2");
+  auto history = *store_->AliasHistory("churn", "production");
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(history[1].prev_artifact_sha256, first_sha);
+  EXPECT_NE(history[1].artifact_sha256, first_sha);
+  EXPECT_EQ(history[1].run_id, "r2");
 }
 
 }  // namespace

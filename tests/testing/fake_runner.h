@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -27,6 +28,10 @@ class FakeRunner : public TaskRunner {
   void Script(const std::string& task, std::vector<Outcome> outcomes) { script_[task] = std::move(outcomes); }
   /// The next Wait() that reaches monotonic time |at_ms| reports interrupt |sig|.
   void InterruptAt(int64_t at_ms, int sig) { interrupts_.push_back({at_ms, sig}); }
+  /// Runs |fn| when an attempt of |task| starts, as the "process" (e.g. writes its outputs
+  /// or its metrics file, named by PIPELINE_METRICS in the spec's environment).
+  void OnStart(const std::string& task, std::function<void(const SpawnSpec&)> fn) { on_start_[task] = std::move(fn); }
+
   /// Start() fails for this task (as if the program did not exist).
   void FailSpawn(const std::string& task) { spawn_fail_.push_back(task); }
 
@@ -38,6 +43,7 @@ class FakeRunner : public TaskRunner {
       *err = "cannot run 'nope': command not found";
       return false;
     }
+    if (auto hook = on_start_.find(task); hook != on_start_.end()) hook->second(spec);
     int n = attempts_[task]++;
     Outcome o;
     auto it = script_.find(task);
@@ -127,6 +133,7 @@ class FakeRunner : public TaskRunner {
 
   FakeClock* clock_;
   std::map<std::string, std::vector<Outcome>> script_;
+  std::map<std::string, std::function<void(const SpawnSpec&)>> on_start_;
   std::map<std::string, int> attempts_;
   std::vector<std::pair<int64_t, int>> interrupts_;
   std::vector<std::string> spawn_fail_;
