@@ -580,7 +580,8 @@ TEST_F(E2E, VersionAndHelp) {
   Result v = Run({"--version"});
   EXPECT_EQ(v.exit_code, 0);
   EXPECT_TRUE(Contains(v.out, "pipeline ")) << v.out;
-  for (const char* cmd : {"run", "validate", "test", "runs", "show", "logs", "resume", "graph"}) {
+  for (const char* cmd : {"run", "validate", "test", "runs", "show", "logs", "resume", "graph", "explain", "lineage",
+                          "metrics", "models", "audit", "gc", "reproduce"}) {
     Result h = Run({cmd, "--help"});
     EXPECT_EQ(h.exit_code, 0) << cmd;
     EXPECT_TRUE(Contains(h.out, "Usage")) << cmd << ": " << h.out;

@@ -16,10 +16,14 @@
 #include "gtest/gtest.h"
 #include "pipeline/store.h"
 #include "store/schema.h"
+#include "testing/sqlite_util.h"
 #include "testing/temp_dir.h"
 
 namespace pipeline {
 namespace {
+
+using ::pipeline::testing::SqlExec;
+using ::pipeline::testing::SqlQuery;
 
 using ::pipeline::testing::TempDir;
 
@@ -28,30 +32,7 @@ std::string Sha(const std::string& hex_prefix) {
   return hex_prefix + std::string(64 - hex_prefix.size(), '0');
 }
 
-// Runs |sql| on a separate connection; returns the SQLite result code.
-int RawExec(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
-  sqlite3_close(db);
-  return rc;
-}
 
-std::string Query(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-  sqlite3_stmt* s = nullptr;
-  std::string out;
-  int rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr);
-  EXPECT_EQ(rc, SQLITE_OK) << sqlite3_errmsg(db);
-  if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
-    const unsigned char* t = sqlite3_column_text(s, 0);
-    out = t ? reinterpret_cast<const char*>(t) : "NULL";
-  }
-  sqlite3_finalize(s);
-  sqlite3_close(db);
-  return out;
-}
 
 std::unique_ptr<Store> MustOpen(const std::string& path) {
   std::unique_ptr<Store> store;
@@ -278,7 +259,7 @@ TEST_F(LineageStoreTest, EventsAreIdempotentAndAppendOnly) {
   EXPECT_EQ(store_->AddEvent({r1_train_, 999, "in", "m", 1}).code(), Status::Code::kNotFound);
   EXPECT_EQ(store_->AddEvent({999, model_, "in", "m", 1}).code(), Status::Code::kNotFound);
   store_.reset();
-  EXPECT_NE(RawExec(path_, "UPDATE events SET role = 'x'"), SQLITE_OK);
+  EXPECT_NE(SqlExec(path_, "UPDATE events SET role = 'x'"), SQLITE_OK);
 }
 
 TEST_F(LineageStoreTest, FindArtifactsByPathAndDigestPrefix) {
@@ -470,7 +451,7 @@ TEST_F(LineageStoreTest, CacheLookupPutInvalidateNewestWins) {
   EXPECT_FALSE(Must(store_->LookupCache(key)).has_value());
 
   ASSERT_OK(store_->SetAttemptCache(r1_ingest_, key, "{\"command\":[\"ingest\"]}"));
-  EXPECT_EQ(Query(path_, "SELECT cache_key FROM task_instances WHERE id = " +
+  EXPECT_EQ(SqlQuery(path_, "SELECT cache_key FROM task_instances WHERE id = " +
                              std::to_string(ti_.at({r1_, "ingest"}))),
             key);
   ASSERT_OK(store_->PutCacheEntry(key, "", "", r1_ingest_, 1200));  // task, manifest from attempt
@@ -483,11 +464,11 @@ TEST_F(LineageStoreTest, CacheLookupPutInvalidateNewestWins) {
   EXPECT_EQ(hit->outputs[0].first, "clean");
   EXPECT_EQ(hit->outputs[0].second.id, clean_);
   EXPECT_TRUE(hit->all_live);
-  EXPECT_EQ(Query(path_, "SELECT key_version FROM cache_entries"), "1");
+  EXPECT_EQ(SqlQuery(path_, "SELECT key_version FROM cache_entries"), "1");
 
   ASSERT_OK(store_->NoteCacheHit(key, 2010));
   ASSERT_OK(store_->NoteCacheHit(key, 2020));
-  EXPECT_EQ(Query(path_, "SELECT hit_count || ',' || last_hit_at_ms FROM cache_entries"),
+  EXPECT_EQ(SqlQuery(path_, "SELECT hit_count || ',' || last_hit_at_ms FROM cache_entries"),
             "2,2020");
 
   // A newer producer (a --force re-run) replaces it; an older one does not.
@@ -498,14 +479,14 @@ TEST_F(LineageStoreTest, CacheLookupPutInvalidateNewestWins) {
   EXPECT_EQ(Must(store_->LookupCache(key))->producing_attempt_id, r3_ingest);
   ASSERT_OK(store_->PutCacheEntry(key, "ingest", "{\"v\":1}", r1_ingest_, 3200));
   EXPECT_EQ(Must(store_->LookupCache(key))->producing_attempt_id, r3_ingest);
-  EXPECT_EQ(Query(path_, "SELECT hit_count FROM cache_entries"), "2");  // kept
+  EXPECT_EQ(SqlQuery(path_, "SELECT hit_count FROM cache_entries"), "2");  // kept
 
   // Output gone: the hit says so (the engine then invalidates and runs).
   ASSERT_OK(store_->SetArtifactState(clean_, "missing"));
   EXPECT_FALSE(Must(store_->LookupCache(key))->all_live);
   ASSERT_OK(store_->InvalidateCacheEntry(key, "outputs missing", 3300));
   EXPECT_FALSE(Must(store_->LookupCache(key)).has_value());
-  EXPECT_EQ(Query(path_, "SELECT invalidated_reason FROM cache_entries"), "outputs missing");
+  EXPECT_EQ(SqlQuery(path_, "SELECT invalidated_reason FROM cache_entries"), "outputs missing");
   // After invalidation any succeeded producer may fill it again.
   ASSERT_OK(store_->PutCacheEntry(key, "ingest", "{\"v\":1}", r1_ingest_, 3400));
   EXPECT_EQ(Must(store_->LookupCache(key))->producing_attempt_id, r1_ingest_);
@@ -584,7 +565,7 @@ TEST_F(LineageStoreTest, MetricsRecordHistoryAndNaNAsNull) {
   EXPECT_EQ(m[1].name, "f1");
   EXPECT_FALSE(m[1].value.has_value());
   EXPECT_FALSE(m[2].value.has_value());  // NaN
-  EXPECT_EQ(Query(path_, "SELECT count(*) FROM metrics WHERE value IS NULL"), "2");
+  EXPECT_EQ(SqlQuery(path_, "SELECT count(*) FROM metrics WHERE value IS NULL"), "2");
 
   std::vector<MetricRecord> h = Must(store_->MetricsHistory("train", "auc", 10));
   ASSERT_EQ(h.size(), 2u);
@@ -687,8 +668,8 @@ TEST_F(LineageStoreTest, AliasSetReplaceHistoryAndTaskMetrics) {
   EXPECT_EQ(store_->SetAlias("ch@urn", "prod", model_, "x", 0, 1).code(),
             Status::Code::kInvalidArgument);
   store_.reset();
-  EXPECT_NE(RawExec(path_, "UPDATE model_alias_history SET set_by = 'mallory'"), SQLITE_OK);
-  EXPECT_NE(RawExec(path_, "DELETE FROM model_alias_history"), SQLITE_OK);
+  EXPECT_NE(SqlExec(path_, "UPDATE model_alias_history SET set_by = 'mallory'"), SQLITE_OK);
+  EXPECT_NE(SqlExec(path_, "DELETE FROM model_alias_history"), SQLITE_OK);
 }
 
 // --- audit --------------------------------------------------------------------------------
@@ -719,10 +700,10 @@ TEST_F(LineageStoreTest, AuditIsAppendOnly) {
             Status::Code::kInvalidArgument);
 
   store_.reset();
-  EXPECT_NE(RawExec(path_, "UPDATE audit_log SET actor = 'mallory'"), SQLITE_OK);
-  EXPECT_NE(RawExec(path_, "DELETE FROM audit_log"), SQLITE_OK);
-  EXPECT_EQ(Query(path_, "SELECT count(*) FROM audit_log WHERE actor = 'mallory'"), "0");
-  EXPECT_EQ(Query(path_, "SELECT count(*) FROM audit_log"), "4");
+  EXPECT_NE(SqlExec(path_, "UPDATE audit_log SET actor = 'mallory'"), SQLITE_OK);
+  EXPECT_NE(SqlExec(path_, "DELETE FROM audit_log"), SQLITE_OK);
+  EXPECT_EQ(SqlQuery(path_, "SELECT count(*) FROM audit_log WHERE actor = 'mallory'"), "0");
+  EXPECT_EQ(SqlQuery(path_, "SELECT count(*) FROM audit_log"), "4");
 }
 
 // --- retention ------------------------------------------------------------------------------
@@ -787,8 +768,8 @@ TEST_F(LineageStoreTest, RetentionKeepsEverythingUpstreamOfAnAlias) {
   EXPECT_EQ(store_->ForgetRun(999).status().code(), Status::Code::kNotFound);
   ASSERT_OK(store_->ReclaimSpace());
   store_.reset();
-  EXPECT_EQ(Query(path_, "PRAGMA foreign_key_check"), "");
-  EXPECT_EQ(Query(path_, "PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(SqlQuery(path_, "PRAGMA foreign_key_check"), "");
+  EXPECT_EQ(SqlQuery(path_, "PRAGMA integrity_check"), "ok");
 }
 
 TEST_F(LineageStoreTest, RetentionKeepsTheRunThatSetAnAlias) {
@@ -858,16 +839,16 @@ TEST(LineageMigrationTest, UpgradesAVersion1Database) {
     EXPECT_EQ(h[1].prev_artifact_id, 1);
     EXPECT_EQ(Must(store->Upstream(1)).attempts.size(), 1u);
   }
-  EXPECT_EQ(Query(path, "PRAGMA user_version"), "2");
-  EXPECT_EQ(Query(path, "SELECT group_concat(version) FROM schema_migrations"), "1,2");
-  EXPECT_EQ(Query(path, "SELECT script_sha256 = '" + std::string("x") +
+  EXPECT_EQ(SqlQuery(path, "PRAGMA user_version"), "2");
+  EXPECT_EQ(SqlQuery(path, "SELECT group_concat(version) FROM schema_migrations"), "1,2");
+  EXPECT_EQ(SqlQuery(path, "SELECT script_sha256 = '" + std::string("x") +
                             "' FROM schema_migrations WHERE version = 1"),
             "1");  // the v1 row is untouched
-  EXPECT_EQ(Query(path, "PRAGMA foreign_key_check"), "");
-  EXPECT_EQ(Query(path, "PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(SqlQuery(path, "PRAGMA foreign_key_check"), "");
+  EXPECT_EQ(SqlQuery(path, "PRAGMA integrity_check"), "ok");
   // The new append-only guard holds (a DELETE of no rows would not fire it).
-  EXPECT_EQ(RawExec(path, "INSERT INTO audit_log(at_ms, action) VALUES (1, 'x')"), SQLITE_OK);
-  EXPECT_NE(RawExec(path, "DELETE FROM audit_log"), SQLITE_OK);
+  EXPECT_EQ(SqlExec(path, "INSERT INTO audit_log(at_ms, action) VALUES (1, 'x')"), SQLITE_OK);
+  EXPECT_NE(SqlExec(path, "DELETE FROM audit_log"), SQLITE_OK);
 }
 
 }  // namespace

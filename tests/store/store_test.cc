@@ -12,39 +12,18 @@
 #include "core/sha256.h"
 #include "gtest/gtest.h"
 #include "store/schema.h"
+#include "testing/sqlite_util.h"
 #include "testing/temp_dir.h"
 
 namespace pipeline {
 namespace {
 
+using ::pipeline::testing::SqlExec;
+using ::pipeline::testing::SqlQuery;
+
 using ::pipeline::testing::TempDir;
 
-// Runs |sql| on a separate raw connection and returns the first column of the first
-// row as text ("" if none). The store's own connection is not reachable from tests.
-std::string Query(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
-  sqlite3_stmt* s = nullptr;
-  std::string out;
-  int rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr);
-  EXPECT_EQ(rc, SQLITE_OK) << sqlite3_errmsg(db);
-  if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
-    const unsigned char* t = sqlite3_column_text(s, 0);
-    out = t ? reinterpret_cast<const char*>(t) : "";
-  }
-  sqlite3_finalize(s);
-  sqlite3_close(db);
-  return out;
-}
-
-void Exec(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  char* err = nullptr;
-  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
-  sqlite3_free(err);
-  sqlite3_close(db);
-}
+void ExecOk(const std::string& path, const std::string& sql) { EXPECT_EQ(SqlExec(path, sql), SQLITE_OK) << sql; }
 
 std::unique_ptr<Store> MustOpen(const std::string& path) {
   std::unique_ptr<Store> store;
@@ -115,29 +94,29 @@ TEST(StoreOpenTest, FreshDatabaseIsMigrated) {
   TempDir dir;
   std::string path = dir / "p.db";
   { ASSERT_TRUE(MustOpen(path)); }
-  EXPECT_EQ(Query(path, "PRAGMA user_version"), std::to_string(Store::SchemaVersion()));
-  EXPECT_EQ(Query(path, "PRAGMA application_id"), std::to_string(kApplicationId));
-  EXPECT_EQ(Query(path, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(Query(path, "PRAGMA auto_vacuum"), "2");  // incremental
-  EXPECT_EQ(Query(path, "SELECT count(*) FROM schema_migrations"),
+  EXPECT_EQ(SqlQuery(path, "PRAGMA user_version"), std::to_string(Store::SchemaVersion()));
+  EXPECT_EQ(SqlQuery(path, "PRAGMA application_id"), std::to_string(kApplicationId));
+  EXPECT_EQ(SqlQuery(path, "PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(SqlQuery(path, "PRAGMA auto_vacuum"), "2");  // incremental
+  EXPECT_EQ(SqlQuery(path, "SELECT count(*) FROM schema_migrations"),
             std::to_string(Migrations().size()));
-  EXPECT_EQ(Query(path, "SELECT script_sha256 FROM schema_migrations WHERE version = 1"),
+  EXPECT_EQ(SqlQuery(path, "SELECT script_sha256 FROM schema_migrations WHERE version = 1"),
             Sha256::Hex(Migrations()[0].sql));
-  EXPECT_EQ(Query(path, "SELECT app_version FROM schema_migrations WHERE version = 1"),
+  EXPECT_EQ(SqlQuery(path, "SELECT app_version FROM schema_migrations WHERE version = 1"),
             PIPELINE_VERSION);
   // Every table is STRICT and the reserved lineage tables exist.
-  EXPECT_EQ(Query(path, "SELECT count(*) FROM pragma_table_list WHERE schema = 'main' AND "
+  EXPECT_EQ(SqlQuery(path, "SELECT count(*) FROM pragma_table_list WHERE schema = 'main' AND "
                         "type = 'table' AND name NOT LIKE 'sqlite_%' AND strict = 0"),
             "0");
   for (const char* table : {"artifacts", "events", "metrics", "cache_entries", "blessings",
                             "model_aliases", "model_alias_history", "audit_log", "ol_outbox"}) {
-    EXPECT_EQ(Query(path, std::string("SELECT count(*) FROM sqlite_schema WHERE name = '") +
+    EXPECT_EQ(SqlQuery(path, std::string("SELECT count(*) FROM sqlite_schema WHERE name = '") +
                               table + "'"),
               "1")
         << table;
   }
-  EXPECT_EQ(Query(path, "PRAGMA integrity_check"), "ok");
-  EXPECT_EQ(Query(path, "PRAGMA foreign_key_check"), "");
+  EXPECT_EQ(SqlQuery(path, "PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(SqlQuery(path, "PRAGMA foreign_key_check"), "");
 }
 
 TEST(StoreOpenTest, MemoryDatabaseWorks) {
@@ -166,16 +145,16 @@ TEST(StoreOpenTest, ReopenIsIdempotent) {
     ASSERT_TRUE(run.ok()) << run.status().ToString();
     EXPECT_EQ(run->dag_version_id, version);
   }
-  EXPECT_EQ(Query(path, "SELECT count(*) FROM schema_migrations"),
+  EXPECT_EQ(SqlQuery(path, "SELECT count(*) FROM schema_migrations"),
             std::to_string(Migrations().size()));
-  EXPECT_EQ(Query(path, "PRAGMA user_version"), std::to_string(Store::SchemaVersion()));
+  EXPECT_EQ(SqlQuery(path, "PRAGMA user_version"), std::to_string(Store::SchemaVersion()));
 }
 
 TEST(StoreOpenTest, RefusesNewerSchema) {
   TempDir dir;
   std::string path = dir / "p.db";
   { ASSERT_TRUE(MustOpen(path)); }
-  Exec(path, "PRAGMA user_version = 999");
+  ExecOk(path, "PRAGMA user_version = 999");
   std::unique_ptr<Store> store;
   Status s = Store::Open(path, &store);
   EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.ToString();
@@ -186,7 +165,7 @@ TEST(StoreOpenTest, RefusesNewerSchema) {
   EXPECT_FALSE(store);
   s = Store::OpenReadOnly(path, &store);
   EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.ToString();
-  EXPECT_EQ(Query(path, "PRAGMA user_version"), "999");  // untouched
+  EXPECT_EQ(SqlQuery(path, "PRAGMA user_version"), "999");  // untouched
 }
 
 TEST(StoreOpenTest, RefusesNonSqliteFile) {
@@ -211,16 +190,16 @@ TEST(StoreOpenTest, RefusesNonSqliteFile) {
 TEST(StoreOpenTest, RefusesForeignSqliteDatabase) {
   TempDir dir;
   std::string path = dir / "other.db";
-  Exec(path, "CREATE TABLE notes(x TEXT); INSERT INTO notes VALUES ('keep me')");
+  ExecOk(path, "CREATE TABLE notes(x TEXT); INSERT INTO notes VALUES ('keep me')");
   std::unique_ptr<Store> store;
   Status s = Store::Open(path, &store);
   EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.ToString();
   EXPECT_NE(s.message().find("not a pipeline database"), std::string::npos) << s.message();
-  EXPECT_EQ(Query(path, "PRAGMA journal_mode"), "delete");  // not converted to WAL
-  EXPECT_EQ(Query(path, "SELECT count(*) FROM sqlite_schema"), "1");
+  EXPECT_EQ(SqlQuery(path, "PRAGMA journal_mode"), "delete");  // not converted to WAL
+  EXPECT_EQ(SqlQuery(path, "SELECT count(*) FROM sqlite_schema"), "1");
 
   std::string other_app = dir / "app.db";
-  Exec(other_app, "PRAGMA application_id = 1234");
+  ExecOk(other_app, "PRAGMA application_id = 1234");
   s = Store::Open(other_app, &store);
   EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.ToString();
 }
@@ -291,8 +270,8 @@ TEST_F(StoreTest, EnsureDagVersionDedupsBySha) {
   EXPECT_EQ(*store_->DagDefinition(version_), "{\"v\":1}");
   EXPECT_EQ(*store_->DagDefinition(*next), "{\"v\":2}");
   EXPECT_EQ(store_->DagDefinition(9999).status().code(), Status::Code::kNotFound);
-  EXPECT_EQ(Query(path_, "SELECT count(*) FROM dags"), "2");
-  EXPECT_EQ(Query(path_, "SELECT count(*) FROM dag_versions"), "3");
+  EXPECT_EQ(SqlQuery(path_, "SELECT count(*) FROM dags"), "2");
+  EXPECT_EQ(SqlQuery(path_, "SELECT count(*) FROM dag_versions"), "3");
 }
 
 TEST_F(StoreTest, FullLifecycleRoundTrip) {
@@ -412,9 +391,9 @@ TEST_F(StoreTest, FullLifecycleRoundTrip) {
   EXPECT_EQ(e.signal, std::nullopt);
   EXPECT_EQ(e.started_ms, 1800);
   EXPECT_EQ(e.ended_ms, 1900);
-  EXPECT_EQ(Query(path_, "SELECT group_concat(duration_ms) FROM task_attempts ORDER BY id"),
+  EXPECT_EQ(SqlQuery(path_, "SELECT group_concat(duration_ms) FROM task_attempts ORDER BY id"),
             "490,100,100");
-  EXPECT_EQ(Query(path_, "PRAGMA foreign_key_check"), "");
+  EXPECT_EQ(SqlQuery(path_, "PRAGMA foreign_key_check"), "");
 }
 
 TEST_F(StoreTest, CreateRunChecksInputs) {
@@ -435,7 +414,7 @@ TEST_F(StoreTest, CreateRunChecksInputs) {
   ASSERT_TRUE(store_->CreateRun(MakeRun(version_, "r1", 10)).ok());
   EXPECT_EQ(store_->CreateRun(MakeRun(version_, "r1", 10)).status().code(),
             Status::Code::kInternal);  // duplicate run id
-  EXPECT_EQ(Query(path_, "SELECT count(*) FROM dag_runs"), "1");
+  EXPECT_EQ(SqlQuery(path_, "SELECT count(*) FROM dag_runs"), "1");
 }
 
 TEST_F(StoreTest, TransitionsRecordedWithReasonsInOrder) {
@@ -677,8 +656,8 @@ TEST_P(StoreCrashTest, UncommittedBatchVanishesAndDatabaseStaysIntact) {
 
   store_ = MustOpen(path_);
   ASSERT_TRUE(store_);
-  EXPECT_EQ(Query(path_, "PRAGMA integrity_check"), "ok");
-  EXPECT_EQ(Query(path_, "PRAGMA foreign_key_check"), "");
+  EXPECT_EQ(SqlQuery(path_, "PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(SqlQuery(path_, "PRAGMA foreign_key_check"), "");
   std::vector<TaskInstanceRecord> tis = *store_->ListTaskInstances(run);
   EXPECT_EQ(tis[0].state, "running");  // committed batch survived
   EXPECT_EQ(tis[0].attempts, 1);
