@@ -113,6 +113,11 @@ std::string UserName() {
 }
 
 
+int DefaultJobs() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n ? static_cast<int>(n) : 1;
+}
+
 int Fail(const Status& s) {
   std::fprintf(stderr, "error: %s\n", s.message().c_str());
   return s.code() == Status::Code::kInvalidArgument || s.code() == Status::Code::kNotFound ||
@@ -123,10 +128,6 @@ int Fail(const Status& s) {
 
 namespace {
 
-int DefaultJobs() {
-  unsigned n = std::thread::hardware_concurrency();
-  return n ? static_cast<int>(n) : 1;
-}
 
 
 }  // namespace

@@ -25,6 +25,8 @@ int OpenRun(const Globals& g, const std::string& run_id, std::unique_ptr<Store>*
 /// Prints "error: <message>" and returns the exit code for |s| (2 for bad input, else 3).
 int Fail(const Status& s);
 std::string UserName();
+/// The default for -j: the number of CPUs.
+int DefaultJobs();
 
 /// Runs |dag| (a new run, or |resume|) with a live progress printer; returns the exit code
 /// and, if |new_run_id|, the run's id.

@@ -7,7 +7,6 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
-#include <thread>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -98,7 +97,7 @@ void PrintTextTree(const LineageGraph& g, bool upstream) {
   for (const auto& a : g.attempts) atts[a.attempt_id] = &a;
   std::set<int64_t> shown_attempts;
 
-  std::function<void(int64_t, const std::string&, const std::string&, const std::string&, int)> artifact;
+  std::function<void(int64_t, const std::string&, const std::string&, int)> artifact;
   auto attempt = [&](int64_t id, const std::string& prefix, bool last, int depth) {
     const LineageAttempt* at = atts[id];
     if (!at) return;
@@ -124,10 +123,9 @@ void PrintTextTree(const LineageGraph& g, bool upstream) {
     std::vector<const LineageEdge*> next;
     for (const LineageEdge& e : g.edges)
       if (e.attempt_id == id && e.direction == (upstream ? "in" : "out")) next.push_back(&e);
-    for (size_t k = 0; k < next.size(); ++k)
-      artifact(next[k]->artifact_id, next[k]->role, child, "", depth + 1), (void)k;
+    for (const LineageEdge* e : next) artifact(e->artifact_id, e->role, child, depth + 1);
   };
-  artifact = [&](int64_t id, const std::string& role, const std::string& prefix, const std::string&, int depth) {
+  artifact = [&](int64_t id, const std::string& role, const std::string& prefix, int depth) {
     const LineageArtifact* la = arts[id];
     if (!la) return;
     const ArtifactRecord& a = la->artifact;
@@ -144,7 +142,7 @@ void PrintTextTree(const LineageGraph& g, bool upstream) {
     if (upstream && attempts.empty() && depth > 0 && la->is_source) return;
     for (size_t k = 0; k < attempts.size(); ++k) attempt(attempts[k], prefix + "  ", k + 1 == attempts.size(), depth);
   };
-  artifact(g.root_artifact_id, "", "", "", 0);
+  artifact(g.root_artifact_id, "", "", 0);
   if (g.truncated) std::printf("(stopped after 64 levels)\n");
 }
 
@@ -255,7 +253,7 @@ int CmdExplain(const Globals& g, const std::string& run_id, const std::string& t
             }
       }
   auto def = store->DagDefinition(run->dag_version_id);
-  if (def.ok() && (def->find("\"cache\":false") != std::string::npos)) {
+  if (def.ok()) {
     auto j = nlohmann::json::parse(*def, nullptr, false);
     if (j.is_object() && j.contains("tasks") && j["tasks"].contains(task) && j["tasks"][task].is_object() &&
         j["tasks"][task].value("cache", true) == false) {
@@ -581,8 +579,7 @@ int CmdReproduce(const Globals& g, const std::string& run_id, int jobs, bool jso
   store.reset();
 
   RunOptions opts;
-  unsigned cpus = std::thread::hardware_concurrency();
-  opts.parallelism = jobs > 0 ? jobs : static_cast<int>(cpus ? cpus : 1);
+  opts.parallelism = jobs > 0 ? jobs : DefaultJobs();
   opts.base_dir = base;
   opts.dag_file = run->dag_file;
   opts.trigger = "manual";

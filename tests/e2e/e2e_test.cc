@@ -201,6 +201,10 @@ TEST_F(MlExample, SecondRunIsCachedExceptSideEffects) {
   EXPECT_EQ(One("SELECT count(*) FROM task_attempts WHERE state = 'cached'"), "7");
   Result show = Run({"show", LatestRun()});
   EXPECT_TRUE(Contains(show.out, "reused the outputs of attempt #")) << show.out;
+  Result why = Run({"explain", LatestRun(), "monitor"});
+  EXPECT_TRUE(Contains(why.out, "why: the task has cache: false")) << why.out;
+  Result cached = Run({"explain", LatestRun(), "train"});
+  EXPECT_TRUE(Contains(cached.out, "cached: its cache key matched")) << cached.out;
   // Outputs are restored from the content store when missing.
   fs::remove(dir_ / "data/model.json");
   Result third = RunExample();
