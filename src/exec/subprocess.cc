@@ -159,25 +159,27 @@ void AppendPids(const std::string& text, std::vector<pid_t>* pids) {
   }
 }
 
-/// Children of this process. False if the kernel lacks /proc/<pid>/task/<tid>/children.
-bool ListChildrenFast(std::vector<pid_t>* out) {
-  DIR* dir = opendir("/proc/self/task");
-  if (!dir) return false;
-  bool ok = true;
-  std::string text, path;
-  while (dirent* e = readdir(dir)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    path = "/proc/self/task/";
-    path += e->d_name;
-    path += "/children";
-    if (!ReadSmallFile(path.c_str(), &text)) {
-      if (errno == ENOENT) ok = false;  // a vanished thread gives ENOENT on its dir, too
-      continue;
-    }
-    AppendPids(text, out);
+/// Appends the pids listed in the children file behind |*fd| (of thread |tid|, opened
+/// on first use and kept: a pread at offset 0 regenerates it). False if there is none.
+bool ReadChildrenFile(int* fd, pid_t tid, std::vector<pid_t>* out) {
+  if (*fd < 0) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", static_cast<int>(tid));
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0) return false;
   }
-  closedir(dir);
-  return ok || !out->empty();
+  std::string text;
+  char buf[4096];
+  off_t off = 0;
+  for (;;) {
+    ssize_t n = pread(*fd, buf, sizeof buf, off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    off += n;
+  }
+  AppendPids(text, out);
+  return true;
 }
 
 /// Children of this process by scanning every /proc/<pid>/stat (slow fallback).
@@ -434,6 +436,9 @@ SubprocessSet::~SubprocessSet() {
     if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) != 0 || si.si_pid == 0) break;
   }
 
+  for (auto& [fd, dir] : pending_spares_) close(fd);
+  for (auto& [fd, dir] : spare_logs_) close(fd);
+  if (children_fd_ >= 0) close(children_fd_);
   if (g_subreaper) prctl(PR_SET_CHILD_SUBREAPER, g_old_subreaper);
   for (size_t i = 0; i < std::size(kHandledSignals); ++i) {
     sigaction(kHandledSignals[i], &g_old_actions[i], nullptr);
@@ -470,9 +475,16 @@ Subprocess* SubprocessSet::Add(const SpawnSpec& spec, std::string* err) {
                  path.back() != '/' && lstat(path.c_str(), &st) != 0 && errno == ENOENT;
   bool created = false;  // by the eager open: removed again if the spawn fails
   int log_fd = -1;
+  std::string dir;
   if (unnamed) {
-    const std::string dir = DirName(path);
-    log_fd = open(dir.c_str(), O_WRONLY | O_TMPFILE | O_APPEND | O_CLOEXEC, 0644);
+    dir = DirName(path);
+    for (size_t k = spare_logs_.size(); k-- > 0;) {
+      if (spare_logs_[k].second != dir) continue;
+      log_fd = spare_logs_[k].first;
+      spare_logs_.erase(spare_logs_.begin() + static_cast<ptrdiff_t>(k));
+      break;
+    }
+    if (log_fd < 0) log_fd = open(dir.c_str(), O_WRONLY | O_TMPFILE | O_APPEND | O_CLOEXEC, 0644);
     if (log_fd < 0) {
       if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
         *err = "cannot open log file '" + path + "': " + strerror(errno);
@@ -508,23 +520,21 @@ Subprocess* SubprocessSet::Add(const SpawnSpec& spec, std::string* err) {
   auto proc = std::make_unique<Subprocess>();
   proc->token_ = g_next_token++;
 
-  std::vector<std::string> env_storage;
-  env_storage.reserve(spec.env.size() + 1);
+  // posix_spawn does not write through these pointers; no copies of the strings.
+  const std::string token = std::string(kTokenVar) + std::to_string(getpid()) + "-" +
+                            std::to_string(proc->token_);
+  std::vector<char*> envp;
+  envp.reserve(spec.env.size() + 2);
   for (const std::string& kv : spec.env) {
     if (kv.compare(0, kTokenVar.size(), kTokenVar) == 0) continue;  // a nested engine's
-    env_storage.push_back(kv);
+    envp.push_back(const_cast<char*>(kv.c_str()));
   }
-  env_storage.push_back(std::string(kTokenVar) + std::to_string(getpid()) + "-" +
-                        std::to_string(proc->token_));
-  std::vector<char*> envp;
-  envp.reserve(env_storage.size() + 1);
-  for (std::string& kv : env_storage) envp.push_back(kv.data());
+  envp.push_back(const_cast<char*>(token.c_str()));
   envp.push_back(nullptr);
 
-  std::vector<std::string> argv_storage(spec.argv);
   std::vector<char*> argv;
-  argv.reserve(argv_storage.size() + 1);
-  for (std::string& a : argv_storage) argv.push_back(a.data());
+  argv.reserve(spec.argv.size() + 1);
+  for (const std::string& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
 
   posix_spawnattr_t attr;
@@ -562,7 +572,11 @@ Subprocess* SubprocessSet::Add(const SpawnSpec& spec, std::string* err) {
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {
-    close(log_fd);  // an unnamed log vanishes with it
+    if (unnamed && spare_logs_.size() < kMaxSpareLogs) {
+      spare_logs_.emplace_back(log_fd, std::move(dir));  // still empty, and only ours
+    } else {
+      close(log_fd);  // an unnamed log vanishes with it
+    }
     if (created) unlink(path.c_str());
     *err = "cannot run '" + spec.argv[0] + "': " + strerror(rc);
     return nullptr;
@@ -679,10 +693,29 @@ void SubprocessSet::Reap(std::vector<std::unique_ptr<Subprocess>>* done) {
     done->push_back(std::move(p));
   }
   if (reaped_orphan) saw_orphans_ = true;
-  if (finished_any || reaped_orphan) KillOrphans();
+  if (finished_any || reaped_orphan) {
+    bool alone = false;
+    KillOrphans(&alone);
+    AdoptSpareLogs(alone);
+  }
 }
 
-int SubprocessSet::KillOrphans() {
+bool SubprocessSet::ListChildrenFast(std::vector<pid_t>* out) {
+  // The kernel hands orphans to the first live thread of a subreaper, our main thread;
+  // the children we spawn are listed under the thread that spawned them (this one).
+  const pid_t main = getpid();
+  if (!ReadChildrenFile(&children_fd_, main, out)) return false;
+  const pid_t self = static_cast<pid_t>(gettid());
+  if (self != main) {
+    int fd = -1;
+    ReadChildrenFile(&fd, self, out);
+    if (fd >= 0) close(fd);
+  }
+  return true;
+}
+
+int SubprocessSet::KillOrphans(bool* alone) {
+  if (alone) *alone = false;
   if (!g_subreaper) return 0;
   std::vector<pid_t> children;
   if (!ListChildrenFast(&children)) {
@@ -693,10 +726,12 @@ int SubprocessSet::KillOrphans() {
     ListChildrenSlow(&children);
   }
   int killed = 0;
+  bool strangers = false;
   for (pid_t pid : children) {
     bool ours = std::any_of(running_.begin(), running_.end(),
                             [pid](const auto& p) { return p->pid_ == pid; });
     if (ours) continue;
+    strangers = true;
     uint64_t token = TokenOf(pid);  // 0 for zombies and strangers
     if (token == 0) continue;
     bool live_task = std::any_of(running_.begin(), running_.end(),
@@ -708,7 +743,19 @@ int SubprocessSet::KillOrphans() {
     kill(pid, SIGKILL);
     ++killed;
   }
+  if (alone) *alone = !strangers;
   return killed;
+}
+
+void SubprocessSet::AdoptSpareLogs(bool alone) {
+  for (auto& [fd, dir] : pending_spares_) {
+    if (alone && spare_logs_.size() < kMaxSpareLogs) {
+      spare_logs_.emplace_back(fd, std::move(dir));
+    } else {
+      close(fd);
+    }
+  }
+  pending_spares_.clear();
 }
 
 void SubprocessSet::CheckLogs() {
@@ -731,7 +778,13 @@ void SubprocessSet::FinishLog(Subprocess* p) {
   status.log_bytes = fstat(p->log_fd_, &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
   if (!p->log_named_ && status.log_bytes > 0) p->log_named_ = NameLog(p->log_fd_, p->log_path_);
   status.log_created = p->log_named_;
-  close(p->log_fd_);
+  if (!p->log_named_ && !p->log_link_failed_ && status.log_bytes == 0) {
+    // Empty and unnamed: reusable for a later task once no process of this one can
+    // still hold it (AdoptSpareLogs).
+    pending_spares_.emplace_back(p->log_fd_, DirName(p->log_path_));
+  } else {
+    close(p->log_fd_);
+  }
   p->log_fd_ = -1;
 }
 

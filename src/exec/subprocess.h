@@ -145,8 +145,13 @@ class SubprocessSet {
   void Terminate(Subprocess* p, int64_t now);
   /// SIGKILLs adopted orphans (children of the engine that are not running_) whose
   /// environment carries a token of ours that belongs to no running child. Returns how
-  /// many it signalled.
-  int KillOrphans();
+  /// many it signalled. |*alone| (if given): our children were listed and every one is
+  /// a running task, so no process of a finished task is alive.
+  int KillOrphans(bool* alone = nullptr);
+  /// Our children (see ListChildrenFast in the .cc); false without the children files.
+  bool ListChildrenFast(std::vector<pid_t>* out);
+  /// Moves the logs FinishLog set aside to the spares if |alone|, else closes them.
+  void AdoptSpareLogs(bool alone);
   /// Drops groups of finished tasks from dying_groups_ once they are empty.
   void PruneDyingGroups();
   /// Names the log files of running children that have written something.
@@ -164,6 +169,14 @@ class SubprocessSet {
   int64_t last_slow_scan_ms_ = 0;
   /// When CheckLogs runs next (while some running child's log is still unnamed).
   int64_t next_log_check_ms_ = 0;
+  /// /proc/self/task/<pid>/children, kept open (-1 until first used).
+  int children_fd_ = -1;
+  /// Empty unnamed logs of finished tasks (with their directory) that no other process
+  /// holds: Add reuses them instead of creating a file. Bounded by kMaxSpareLogs.
+  static constexpr size_t kMaxSpareLogs = 64;
+  std::vector<std::pair<int, std::string>> spare_logs_;
+  /// Set aside by FinishLog until the next KillOrphans shows whether they are private.
+  std::vector<std::pair<int, std::string>> pending_spares_;
 };
 
 /// Milliseconds on CLOCK_MONOTONIC (the clock deadlines use).

@@ -366,25 +366,60 @@ TEST(SubprocessLog, DestructorKeepsOutputOfKilledTasks) {
 
 TEST(SubprocessLog, NoDescriptorLeaks) {
   TempDir dir;
-  SubprocessSet set;
-  const int before = OpenFds();
-  SpawnSpec spec = Sh(dir, "echo x");
-  for (int i = 0; i < 5; ++i) {
-    spec.log_path = dir / ("log" + std::to_string(i));
+  const int baseline = OpenFds();
+  {
+    SubprocessSet set;
+    SpawnSpec spec = Sh(dir, "echo x");
+    for (int i = 0; i < 5; ++i) {
+      spec.log_path = dir / ("log" + std::to_string(i));
+      ASSERT_TRUE(RunTask(&set, spec));
+    }
+    spec.argv = {"true"};
+    spec.log_path = dir / "silent0";
     ASSERT_TRUE(RunTask(&set, spec));
+    const int steady = OpenFds();  // the set may keep a few (children list, empty logs)
+    EXPECT_LE(steady, baseline + 3);
+    for (int i = 1; i <= 20; ++i) {
+      spec.log_path = dir / ("silent" + std::to_string(i));
+      ASSERT_TRUE(RunTask(&set, spec));
+      EXPECT_EQ(OpenFds(), steady) << "silent task " << i;
+    }
+    spec.argv = {"/no/such/program"};
+    std::string err;
+    EXPECT_EQ(set.Add(spec, &err), nullptr);
+    EXPECT_EQ(OpenFds(), steady);
+    spec.argv = {"sleep", "30"};
+    Subprocess* p = Start(&set, spec);
+    EXPECT_LE(OpenFds(), steady + 1) << "at most one per running child";
+    set.Cancel(p);
+    ASSERT_TRUE(WaitFor(&set, p));
+    EXPECT_LE(OpenFds(), steady);
   }
-  spec.argv = {"true"};
-  spec.log_path = dir / "silent";
-  ASSERT_TRUE(RunTask(&set, spec));
-  spec.argv = {"/no/such/program"};
-  std::string err;
-  EXPECT_EQ(set.Add(spec, &err), nullptr);
-  spec.argv = {"sleep", "30"};
-  Subprocess* p = Start(&set, spec);
-  EXPECT_EQ(OpenFds(), before + 1) << "one per running child";
-  set.Cancel(p);
-  ASSERT_TRUE(WaitFor(&set, p));
-  EXPECT_EQ(OpenFds(), before);
+  EXPECT_EQ(OpenFds(), baseline) << "the set closes everything it kept";
+}
+
+TEST(SubprocessLog, EmptyLogStillHeldByAStrayProcessIsNotReused) {
+  // A silent task's empty log is reused for the next task only when no process of the
+  // finished task is left. Here a stray the engine cannot recognise (it cleared its
+  // environment, so it is not killed) still holds the log and writes to it later: that
+  // output must not land in the next task's log.
+  TempDir dir;
+  SubprocessSet set;
+  SpawnSpec a = Sh(dir,
+                   "env -i /usr/bin/setsid /bin/sh -c 'echo $$ > d.pid; sleep 0.4; echo late' & "
+                   "while [ ! -s d.pid ]; do sleep 0.01; done; exit 0");
+  a.log_path = dir / "a.log";
+  ASSERT_TRUE(RunTask(&set, a));
+  pid_t stray = ReadPid(dir / "d.pid");
+  ASSERT_GT(stray, 0);
+  SpawnSpec b = Sh(dir, "sleep 0.8");
+  b.log_path = dir / "b.log";
+  auto done = RunTask(&set, b);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->status().log_bytes, 0);
+  EXPECT_FALSE(std::filesystem::exists(dir / "b.log"));
+  EXPECT_TRUE(WaitGone(&set, stray));
+  EXPECT_FALSE(std::filesystem::exists(dir / "a.log")) << "its late output is lost, as documented";
 }
 
 TEST(Subprocess, ExitCodeRecorded) {
