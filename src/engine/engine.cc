@@ -190,28 +190,40 @@ Result<RunSummary> Engine::Execute(const RunRecord& run) {
   Status s = store_->Begin();
   if (s.ok()) s = ApplyDecisions(decisions);
 
-  int interrupts_seen = 0;
-  int interrupt_sig = 0;
+  interrupts_seen_ = 0;
+  interrupt_sig_ = 0;
   std::vector<AttemptOutcome> done;
   while (s.ok() && plan_->more_to_do()) {
     s = store_->Begin();
     if (!s.ok()) break;
-    const int64_t now = clock_->MonotonicMs();
-    // Retries that fell due go back to the ready queue (few at a time: a short list).
-    for (size_t k = 0; k < retry_due_.size();) {
-      if (retry_due_[k].first <= now) {
-        plan_->Requeue(retry_due_[k].second);
-        retry_due_[k] = retry_due_.back();
-        retry_due_.pop_back();
-      } else {
-        ++k;
+    // One iteration: start what is ready; then take in what finished meanwhile (its
+    // slot is refilled now, not after a commit and a wakeup) and start again, a bounded
+    // number of times; then commit, and only then sleep.
+    for (int pass = 0;; ++pass) {
+      const int64_t now = clock_->MonotonicMs();
+      // Retries that fell due go back to the ready queue (few at a time: a short list).
+      for (size_t k = 0; k < retry_due_.size();) {
+        if (retry_due_[k].first <= now) {
+          plan_->Requeue(retry_due_[k].second);
+          retry_due_[k] = retry_due_.back();
+          retry_due_.pop_back();
+        } else {
+          ++k;
+        }
       }
+      for (int t; s.ok() && (t = plan_->PopRunnable()) >= 0;) s = StartTask(t);
+      if (!s.ok() || pass == kPollPasses || !plan_->more_to_do() || runner_->running() == 0) break;
+      done.clear();
+      runner_->Wait(0, &done);
+      if (done.empty() && runner_->interrupt_count() == interrupts_seen_) break;
+      s = TakeIn(done);
+      if (!s.ok()) break;
     }
-    for (int t; s.ok() && (t = plan_->PopRunnable()) >= 0;) s = StartTask(t);
     if (!s.ok()) break;
     s = store_->Commit();  // durable before we sleep
     if (!s.ok() || !plan_->more_to_do()) break;
 
+    const int64_t now = clock_->MonotonicMs();
     int64_t timeout = -1;
     for (const auto& [due, task] : retry_due_) timeout = timeout < 0 ? due - now : std::min(timeout, due - now);
     if (timeout >= 0) timeout = std::max<int64_t>(timeout, 0);
@@ -224,30 +236,7 @@ Result<RunSummary> Engine::Execute(const RunRecord& run) {
     runner_->Wait(timeout, &done);
 
     s = store_->Begin();
-    if (!s.ok()) break;
-    int interrupts = runner_->interrupt_count();
-    if (interrupts > interrupts_seen) {
-      if (interrupts_seen == 0) {
-        interrupt_sig = runner_->interrupt_signal();
-        if (observer_) observer_->RunInterrupted(interrupt_sig, false);
-        if (s.ok()) s = Audit("run.cancel", "{\"signal\":" + JsonQuote(SignalName(interrupt_sig)) + "}");
-        std::vector<int> cancelled;
-        plan_->Cancel(&cancelled);
-        retry_due_.clear();
-        std::string reason = "run interrupted by " + SignalName(interrupt_sig);
-        for (int t : cancelled) {
-          if (s.ok()) s = RecordTerminal(t, TaskState::kCancelled, reason);
-        }
-        runner_->CancelAll(false);
-      }
-      if (interrupts >= 2) {
-        runner_->CancelAll(true);
-        if (observer_) observer_->RunInterrupted(runner_->interrupt_signal(), true);
-      }
-      interrupts_seen = interrupts;
-    }
-    for (const AttemptOutcome& o : done)
-      if (s.ok()) s = HandleOutcome(o);
+    if (s.ok()) s = TakeIn(done);
   }
   if (!s.ok()) {
     // Infrastructure failure (database, disk): stop everything we started, keep what
@@ -264,10 +253,10 @@ Result<RunSummary> Engine::Execute(const RunRecord& run) {
   summary.dag = dag_.id;
   summary.duration_ms = clock_->MonotonicMs() - t0;
   std::string reason;
-  if (interrupt_sig) {
+  if (interrupt_sig_) {
     summary.state = "cancelled";
-    summary.exit_code = 128 + interrupt_sig;
-    reason = "interrupted by " + SignalName(interrupt_sig);
+    summary.exit_code = 128 + interrupt_sig_;
+    reason = "interrupted by " + SignalName(interrupt_sig_);
   } else if (plan_->Succeeded()) {
     summary.state = "success";
     summary.exit_code = 0;
@@ -449,6 +438,34 @@ Status Engine::StartTask(int task) {
     return HandleOutcome(o);
   }
   return Status::OK();
+}
+
+Status Engine::TakeIn(const std::vector<AttemptOutcome>& done) {
+  Status s;
+  int interrupts = runner_->interrupt_count();
+  if (interrupts > interrupts_seen_) {
+    if (interrupts_seen_ == 0) {
+      interrupt_sig_ = runner_->interrupt_signal();
+      if (observer_) observer_->RunInterrupted(interrupt_sig_, false);
+      s = Audit("run.cancel", "{\"signal\":" + JsonQuote(SignalName(interrupt_sig_)) + "}");
+      std::vector<int> cancelled;
+      plan_->Cancel(&cancelled);
+      retry_due_.clear();
+      std::string reason = "run interrupted by " + SignalName(interrupt_sig_);
+      for (int t : cancelled) {
+        if (s.ok()) s = RecordTerminal(t, TaskState::kCancelled, reason);
+      }
+      runner_->CancelAll(false);
+    }
+    if (interrupts >= 2) {
+      runner_->CancelAll(true);
+      if (observer_) observer_->RunInterrupted(runner_->interrupt_signal(), true);
+    }
+    interrupts_seen_ = interrupts;
+  }
+  for (const AttemptOutcome& o : done)
+    if (s.ok()) s = HandleOutcome(o);
+  return s;
 }
 
 Status Engine::HandleOutcome(const AttemptOutcome& o) {

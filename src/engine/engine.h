@@ -100,6 +100,9 @@ class Engine {
   bool EvaluateWhen(int task, bool* run, std::string* why, std::string* err);
   Status Promote(int task);
   Status Audit(const std::string& action, const std::string& details_json);
+  /// Records an interrupt (first: cancel everything; second: kill at once), then each
+  /// finished attempt.
+  Status TakeIn(const std::vector<AttemptOutcome>& done);
   Status HandleOutcome(const AttemptOutcome& o);
   Status ApplyDecisions(const std::vector<PlanDecision>& ds);
   Status RecordTerminal(int task, TaskState s, const std::string& reason);
@@ -131,6 +134,11 @@ class Engine {
   std::unique_ptr<ArtifactTracker> tracker_;
   std::vector<AttemptArtifacts> artifacts_;  // the current attempt's, per task
   std::string logical_date_, ds_;
+  int interrupts_seen_ = 0;  // interrupts already acted on
+  int interrupt_sig_ = 0;    // the first one's signal; 0 = none
+  /// How often one iteration looks for attempts that finished while it worked, before
+  /// it commits and sleeps (bounded, so a busy run still commits every few ms).
+  static constexpr int kPollPasses = 4;
 };
 
 /// Lock held by the process that owns a run, so others can tell a live run from a dead
