@@ -7,10 +7,13 @@
 // O(exited), not O(running).
 //
 // Orphans. PR_SET_CHILD_SUBREAPER makes orphaned descendants our children. They are
-// found through /proc/self/task/<tid>/children (CONFIG_PROC_CHILDREN; one small read
-// per engine thread) and checked against PIPELINE_SPAWN_TOKEN in /proc/<pid>/environ
-// only when a task finished or an adopted orphan died, so the common case (no orphans)
-// costs one directory read per finished task. Without the children files we fall back
+// found through /proc/self/task/<pid>/children (CONFIG_PROC_CHILDREN): the kernel hands
+// orphans to the first live thread of a subreaper, our main thread, and lists the tasks
+// we spawn under the thread that spawned them. The file stays open and is re-read with
+// one pread at offset 0 (which regenerates it) only when a task finished or an adopted
+// orphan died; the candidates are checked against PIPELINE_SPAWN_TOKEN in
+// /proc/<pid>/environ, so the common case (no orphans) costs one small read per
+// finished task. Without the children files we fall back
 // to scanning /proc/*/stat for our pid as PPid (~1 ms for 100 processes), which we do
 // only after an adopted orphan was reaped (evidence of orphans), when nothing else
 // runs, or at most once a second; so on such kernels a daemon may outlive its task by
@@ -23,7 +26,13 @@
 // more than spawning a no-op task, and most tasks print nothing. So Add opens the log as
 // an unnamed file in its directory (open(dir, O_TMPFILE | O_APPEND)), keeps our
 // descriptor, and names it only once it is non-empty; one closed unnamed frees its inode,
-// which the next one reuses cheaply (~60 us open+close measured). Naming is
+// which the next one reuses cheaply (~60 us open+close measured). Cheaper still: a log
+// still empty and unnamed when its task is reaped is kept as a spare and handed to the
+// next task in the same directory, but only once the children list read right after the
+// reap shows no child of ours but running tasks. Every process left over from a finished
+// task is our child or the descendant of one (subreaper), so then nothing but us holds
+// the descriptor and no stray output can land in another task's log. A spawn that fails
+// returns its (still empty) log to the spares. Naming is
 // linkat(fd, "", AT_EMPTY_PATH) (CAP_DAC_READ_SEARCH on older kernels; recent ones allow
 // the opener), else linkat("/proc/self/fd/N", AT_SYMLINK_FOLLOW). The size is checked
 // with fstat about once a second for running children whose log is still unnamed (DoWork
