@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs pipeline and ninja -j2 (and make -j2) on the same generated DAGs, in one go, and
-# prints wall-time ratios and peak RSS. Usage: bench/run.sh [BUILD_DIR] [N]
-# Ratios, not absolute times: these machines are noisy. Each measurement is the median of
-# 3 runs, each in a fresh directory (no state carried over).
+# prints wall-time ratios and peak RSS. Usage: bench/run.sh [BUILD_DIR] [N] [ROUNDS]
+# Ratios, not absolute times: these machines are noisy, and their speed drifts over
+# minutes. So the three tools run interleaved, round after round (each run in a fresh
+# directory, no state carried over); a ratio is taken within each round, between runs
+# seconds apart, and the table shows the median over ROUNDS (default 5) rounds, with the
+# lowest and highest round in brackets.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-$here/../build}" && pwd)
@@ -20,32 +23,36 @@ time_cmd() {
   cat "$out/time"
 }
 
-measure() {  # measure TOOL SHAPE -> "median_seconds max_rss"
-  local tool=$1 shape=$2 t=() r=()
-  for i in 1 2 3; do
-    local d="$out/$tool-$shape-$i"
-    rm -rf "$d"; cp -r "$out/$shape" "$d"
-    case $tool in
-      pipeline) read -r s m < <(time_cmd "$d" "$bin" run dag.yaml -j 2) ;;
-      ninja) read -r s m < <(time_cmd "$d" ninja -j 2) ;;
-      make) read -r s m < <(time_cmd "$d" make -j 2) ;;
-    esac
-    t+=("$s"); r+=("$m")
-  done
-  printf '%s %s\n' "$(printf '%s\n' "${t[@]}" | median)" "$(printf '%s\n' "${r[@]}" | sort -n | tail -1)"
+rounds=${3:-5}
+run_one() {  # run_one TOOL SHAPE ROUND -> "seconds peak_rss_kb"
+  local tool=$1 shape=$2 d="$out/$1-$2-$3"
+  rm -rf "$d"; cp -r "$out/$shape" "$d"
+  case $tool in
+    pipeline) time_cmd "$d" "$bin" run dag.yaml -j 2 ;;
+    ninja) time_cmd "$d" ninja -j 2 ;;
+    make) time_cmd "$d" make -j 2 ;;
+  esac
 }
+ratio() { awk "BEGIN{printf \"%.3f\", $1/$2}"; }
+spread() { sort -n | awk '{a[NR]=$1} END {printf "%.2fx [%.2f-%.2f]", a[int((NR+1)/2)], a[1], a[NR]}'; }
 
-printf '%-12s %6s | %9s %9s %9s | %10s %10s | %11s\n' shape tasks pipeline ninja make "pl/ninja" "pl/make" "pl peak RSS"
+printf '%-12s %6s | %8s %8s %8s | %-19s %-19s | %11s\n' shape tasks pipeline ninja make "pl/ninja [range]" "pl/make [range]" "pl peak RSS"
 for shape in independent chain layered; do
   python3 "$here/gen.py" "$shape" "$n" "$out/$shape"
-  read -r ps pm < <(measure pipeline "$shape")
-  read -r ns nm < <(measure ninja "$shape")
-  read -r ms mm < <(measure make "$shape")
-  # every attempt must have been committed
-  rows=$(sqlite3 "$out/pipeline-$shape-1/.pipeline/pipeline.db" "SELECT count(*) FROM task_attempts WHERE state='succeeded'")
-  [ "$rows" = "$n" ] || { echo "expected $n committed attempts, found $rows" >&2; exit 1; }
-  printf '%-12s %6d | %8.2fs %8.2fs %8.2fs | %9.2fx %9.2fx | %8d KB\n' "$shape" "$n" "$ps" "$ns" "$ms" \
-    "$(awk "BEGIN{print $ps/$ns}")" "$(awk "BEGIN{print $ps/$ms}")" "$pm"
+  pt=(); nt=(); mt=(); rn=(); rm_=(); rss=0
+  for i in $(seq "$rounds"); do
+    read -r ps pm < <(run_one pipeline "$shape" "$i")
+    read -r ns _ < <(run_one ninja "$shape" "$i")
+    read -r ms _ < <(run_one make "$shape" "$i")
+    pt+=("$ps"); nt+=("$ns"); mt+=("$ms"); rn+=("$(ratio "$ps" "$ns")"); rm_+=("$(ratio "$ps" "$ms")")
+    [ "$pm" -gt "$rss" ] && rss=$pm
+    # every attempt must have been committed
+    rows=$(sqlite3 "$out/pipeline-$shape-$i/.pipeline/pipeline.db" "SELECT count(*) FROM task_attempts WHERE state='succeeded'")
+    [ "$rows" = "$n" ] || { echo "expected $n committed attempts, found $rows" >&2; exit 1; }
+  done
+  printf '%-12s %6d | %7.2fs %7.2fs %7.2fs | %-19s %-19s | %8d KB\n' "$shape" "$n" \
+    "$(printf '%s\n' "${pt[@]}" | median)" "$(printf '%s\n' "${nt[@]}" | median)" "$(printf '%s\n' "${mt[@]}" | median)" \
+    "$(printf '%s\n' "${rn[@]}" | spread)" "$(printf '%s\n' "${rm_[@]}" | spread)" "$rss"
 done
 
 # Peak RSS at 10,000 tasks (independent shape).
