@@ -13,11 +13,11 @@
 // one pread at offset 0 (which regenerates it) only when a task finished or an adopted
 // orphan died; the candidates are checked against PIPELINE_SPAWN_TOKEN in
 // /proc/<pid>/environ, so the common case (no orphans) costs one small read per
-// finished task. Without the children files we fall back
-// to scanning /proc/*/stat for our pid as PPid (~1 ms for 100 processes), which we do
-// only after an adopted orphan was reaped (evidence of orphans), when nothing else
-// runs, or at most once a second; so on such kernels a daemon may outlive its task by
-// a while, until a later finish or the destructor.
+// finished task. Without the children files we fall back to scanning /proc/*/stat for
+// our pid as PPid (~1 ms for 100 processes), which we do only after an adopted orphan
+// was reaped (evidence of orphans), when nothing else runs, or at most once a second;
+// so on such kernels a daemon may outlive its task by a while, until a later finish or
+// the destructor.
 //
 // Signals. Handlers only store into volatile sig_atomic_t; the state is static because
 // dispositions and the mask are process-wide (one set at a time).
@@ -377,6 +377,7 @@ SubprocessSet::SubprocessSet() {
     Fatal("a second SubprocessSet");
   }
   g_set_exists = true;
+  tid_ = static_cast<pid_t>(gettid());
   g_interrupt_signal = 0;
   g_interrupt_count = 0;
   g_child_exited = 0;
@@ -714,10 +715,9 @@ bool SubprocessSet::ListChildrenFast(std::vector<pid_t>* out) {
   // the children we spawn are listed under the thread that spawned them (this one).
   const pid_t main = getpid();
   if (!ReadChildrenFile(&children_fd_, main, out)) return false;
-  const pid_t self = static_cast<pid_t>(gettid());
-  if (self != main) {
+  if (tid_ != main) {
     int fd = -1;
-    ReadChildrenFile(&fd, self, out);
+    ReadChildrenFile(&fd, tid_, out);
     if (fd >= 0) close(fd);
   }
   return true;

@@ -169,6 +169,9 @@ class SubprocessSet {
   int64_t last_slow_scan_ms_ = 0;
   /// When CheckLogs runs next (while some running child's log is still unnamed).
   int64_t next_log_check_ms_ = 0;
+  /// The thread that made the set (its signal mask is per thread, so the set is used
+  /// from it): the children it spawns are listed under its id.
+  pid_t tid_ = -1;
   /// /proc/self/task/<pid>/children, kept open (-1 until first used).
   int children_fd_ = -1;
   /// Empty unnamed logs of finished tasks (with their directory) that no other process
