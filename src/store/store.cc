@@ -801,8 +801,9 @@ Result<std::vector<int64_t>> SqliteStore::CreateTaskInstances(
     for (const auto& [name, max_attempts] : name_and_max_attempts) {
       Stmt q;
       if (Status st = Prepare("INSERT INTO task_instances(dag_run_id, task_name, state, "
-                              "max_attempts, created_at_ms, state_changed_at_ms) "
-                              "VALUES (?1, ?2, 'pending', ?3, ?4, ?4)",
+                              "max_attempts, created_at_ms, state_changed_at_ms, history) "
+                              "VALUES (?1, ?2, 'pending', ?3, ?4, ?4, "
+                              "json_array(json_array(?4, NULL, 'pending', NULL)))",
                               &q);
           !st.ok()) {
         return st;
@@ -853,6 +854,8 @@ Status SqliteStore::SetTaskState(int64_t ti_id, const std::string& state, int64_
     Stmt q;
     if (Status st = Prepare(
             "UPDATE task_instances SET state = ?2, reason = ?3, state_changed_at_ms = ?4, "
+            "history = CASE WHEN ?2 = state THEN history ELSE "
+            "substr(history, 1, length(history) - 1) || iif(length(history) > 2, ',', '') || json_array(?4, state, ?2, ?3) || ']' END, "
             "started_at_ms = CASE WHEN ?2 = 'running' THEN coalesce(started_at_ms, ?4) "
             "WHEN ?2 = 'pending' THEN NULL ELSE started_at_ms END, "
             "ended_at_ms = CASE WHEN ?2 IN ('success','failed','skipped','upstream_failed',"
@@ -904,6 +907,9 @@ Result<int64_t> SqliteStore::StartAttempt(const AttemptRecord& a) {
     // (A cached attempt leaves the instance's state to the caller.)
     if (Status st = Prepare(
             "UPDATE task_instances SET attempts = attempts + 1, "
+            "history = CASE WHEN ?4 AND state <> 'running' THEN "
+            "substr(history, 1, length(history) - 1) || iif(length(history) > 2, ',', '') || json_array(?3, state, 'running', NULL) || ']' "
+            "ELSE history END, "
             "state = CASE WHEN ?4 THEN 'running' ELSE state END, "
             "reason = CASE WHEN ?4 THEN NULL ELSE reason END, "
             "state_changed_at_ms = CASE WHEN ?4 THEN ?3 ELSE state_changed_at_ms END, "
@@ -1116,7 +1122,8 @@ Result<std::vector<AttemptRecord>> SqliteStore::ListAttempts(int64_t run_pk) {
 Result<std::vector<TransitionRecord>> SqliteStore::ListTransitions(int64_t run_pk) {
   Stmt q;
   if (Status s = Prepare("SELECT entity, entity_id, from_state, to_state, at_ms, reason "
-                         "FROM state_transitions WHERE dag_run_id = ?1 ORDER BY id",
+                         "FROM state_transitions WHERE dag_run_id = ?1 "
+                         "ORDER BY at_ms, rank, entity_id, seq",
                          &q);
       !s.ok()) {
     return s;
@@ -1163,7 +1170,9 @@ Status SqliteStore::CloseRunningWork(int64_t run_pk, int64_t at_ms, std::string_
   if (Status s = Done(attempts, "marking running attempts lost"); !s.ok()) return s;
   Stmt tasks;
   if (Status s = Prepare("UPDATE task_instances SET state = 'failed', reason = ?3, "
-                         "state_changed_at_ms = ?2, ended_at_ms = ?2 "
+                         "state_changed_at_ms = ?2, ended_at_ms = ?2, "
+                         "history = substr(history, 1, length(history) - 1) || iif(length(history) > 2, ',', '') || "
+                         "json_array(?2, state, 'failed', ?3) || ']' "
                          "WHERE dag_run_id = ?1 AND state IN ('running','up_for_retry')",
                          &tasks);
       !s.ok()) {
@@ -1214,7 +1223,9 @@ Status SqliteStore::ReopenRun(int64_t run_pk, int64_t at_ms, int64_t owner_pid,
     // cleared (a pending task has no reason, a running run has not ended).
     Stmt tasks;
     if (Status s = Prepare("UPDATE task_instances SET state = 'pending', reason = 'resumed', "
-                           "state_changed_at_ms = ?2, started_at_ms = NULL, ended_at_ms = NULL "
+                           "state_changed_at_ms = ?2, started_at_ms = NULL, ended_at_ms = NULL, "
+                           "history = substr(history, 1, length(history) - 1) || iif(length(history) > 2, ',', '') || "
+                           "json_array(?2, state, 'pending', 'resumed') || ']' "
                            "WHERE dag_run_id = ?1 AND state NOT IN ('success','cached','pending')",
                            &tasks);
         !s.ok()) {
@@ -2326,6 +2337,17 @@ Result<ForgetResult> SqliteStore::ForgetRun(int64_t run_pk) {
         return s;
       }
     }
+    // The whole history goes with its rows (task histories live in them).
+    {
+      Stmt c;
+      if (Status s = Prepare("SELECT count(*) FROM state_transitions WHERE dag_run_id = ?1", &c);
+          !s.ok()) {
+        return s;
+      }
+      c.Bind(1, run_pk);
+      if (c.Step() != SQLITE_ROW) return Error(sqlite3_errcode(db_), "counting transitions");
+      res.transitions = c.Int(0);
+    }
     // Children before parents (foreign keys are on).
     struct Step {
       const char* sql;
@@ -2350,7 +2372,7 @@ Result<ForgetResult> SqliteStore::ForgetRun(int64_t run_pk) {
          "(SELECT id FROM task_instances WHERE dag_run_id = ?1)",
          &res.attempts},
         {"DELETE FROM task_instances WHERE dag_run_id = ?1", &ignored},
-        {"DELETE FROM state_transitions WHERE dag_run_id = ?1", &res.transitions},
+        {"DELETE FROM run_transitions WHERE dag_run_id = ?1", &ignored},
         {"DELETE FROM dag_runs WHERE id = ?1", &ignored},
     };
     for (const Step& step : steps) {

@@ -839,8 +839,8 @@ TEST(LineageMigrationTest, UpgradesAVersion1Database) {
     EXPECT_EQ(h[1].prev_artifact_id, 1);
     EXPECT_EQ(Must(store->Upstream(1)).attempts.size(), 1u);
   }
-  EXPECT_EQ(SqlQuery(path, "PRAGMA user_version"), "2");
-  EXPECT_EQ(SqlQuery(path, "SELECT group_concat(version) FROM schema_migrations"), "1,2");
+  EXPECT_EQ(SqlQuery(path, "PRAGMA user_version"), std::to_string(Store::SchemaVersion()));
+  EXPECT_EQ(SqlQuery(path, "SELECT group_concat(version) FROM schema_migrations"), "1,2,3");
   EXPECT_EQ(SqlQuery(path, "SELECT script_sha256 = '" + std::string("x") +
                             "' FROM schema_migrations WHERE version = 1"),
             "1");  // the v1 row is untouched
@@ -849,6 +849,90 @@ TEST(LineageMigrationTest, UpgradesAVersion1Database) {
   // The new append-only guard holds (a DELETE of no rows would not fire it).
   EXPECT_EQ(SqlExec(path, "INSERT INTO audit_log(at_ms, action) VALUES (1, 'x')"), SQLITE_OK);
   EXPECT_NE(SqlExec(path, "DELETE FROM audit_log"), SQLITE_OK);
+}
+
+// --- migration 3 ------------------------------------------------------------------------------
+
+// A version-2 database kept one state_transitions row per change; version 3 keeps task
+// histories in their rows. Upgrading must carry every recorded change over, in order.
+TEST(HistoryMigrationTest, UpgradesAVersion2DatabaseWithoutLosingAChange) {
+  TempDir dir;
+  std::string path = dir / "v2.db";
+  const char* kRows =
+      "SELECT group_concat(entity || '|' || entity_id || '|' || coalesce(from_state, '-') || "
+      "'|' || to_state || '|' || at_ms || '|' || coalesce(reason, '-'), char(10)) "
+      "FROM (SELECT * FROM state_transitions ORDER BY id)";
+  std::vector<std::string> before;
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    std::string sql = "PRAGMA application_id=" + std::to_string(kApplicationId) +
+                      "; PRAGMA journal_mode=WAL; BEGIN; " + Migrations()[0].sql + ";" +
+                      Migrations()[1].sql +
+                      "; INSERT INTO schema_migrations VALUES (1, 'initial', 'x', 1, 'old'), "
+                      "(2, 'lineage', 'y', 1, 'old'); PRAGMA user_version=2; COMMIT;";
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << err;
+    // What the version-2 binary wrote for a run whose task 'prep' failed once, was
+    // retried and succeeded, and whose task 'train' was skipped; the v2 triggers
+    // recorded every change.
+    const char* data = R"SQL(
+      INSERT INTO dags VALUES (1, 'train', 1);
+      INSERT INTO dag_versions VALUES (1, 1, 'sha', '{}', NULL, 1);
+      INSERT INTO dag_runs(id, run_id, dag_id, dag_version_id, trigger, state, created_at_ms,
+                           state_changed_at_ms) VALUES (1, 'r1', 1, 1, 'manual', 'running', 1, 1);
+      INSERT INTO task_instances(id, dag_run_id, task_name, state, max_attempts, created_at_ms,
+                                 state_changed_at_ms) VALUES (1, 1, 'prep', 'pending', 2, 1, 1),
+                                                             (2, 1, 'train', 'pending', 1, 1, 1);
+      UPDATE task_instances SET state = 'running', attempts = 1, state_changed_at_ms = 2
+        WHERE id = 1;
+      INSERT INTO task_attempts(id, task_instance_id, attempt_no, state, started_at_ms)
+        VALUES (1, 1, 1, 'running', 2);
+      UPDATE task_attempts SET state = 'failed', ended_at_ms = 3, error = 'exit 1' WHERE id = 1;
+      UPDATE task_instances SET state = 'up_for_retry', reason = 'exit 1',
+                                state_changed_at_ms = 3 WHERE id = 1;
+      UPDATE task_instances SET state = 'running', reason = NULL, attempts = 2,
+                                state_changed_at_ms = 5 WHERE id = 1;
+      INSERT INTO task_attempts(id, task_instance_id, attempt_no, state, started_at_ms)
+        VALUES (2, 1, 2, 'running', 5);
+      UPDATE task_attempts SET state = 'succeeded', ended_at_ms = 6 WHERE id = 2;
+      UPDATE task_instances SET state = 'success', state_changed_at_ms = 6 WHERE id = 1;
+      UPDATE task_instances SET state = 'skipped', reason = 'when: false',
+                                state_changed_at_ms = 6 WHERE id = 2;
+      UPDATE dag_runs SET state = 'success', state_changed_at_ms = 7, ended_at_ms = 7;
+    )SQL";
+    ASSERT_EQ(sqlite3_exec(db, data, nullptr, nullptr, &err), SQLITE_OK) << err;
+    sqlite3_close(db);
+    std::string rows = SqlQuery(path, kRows);
+    for (size_t b = 0, e; b < rows.size(); b = e + 1) {
+      e = rows.find('\n', b);
+      if (e == std::string::npos) e = rows.size();
+      before.push_back(rows.substr(b, e - b));
+    }
+  }
+  ASSERT_EQ(before.size(), 13u);  // run: 2, tasks: 2 created + 5 changes, attempts: 4
+  {
+    std::unique_ptr<Store> store = MustOpen(path);
+    ASSERT_TRUE(store);
+    std::vector<TransitionRecord> tr = Must(store->ListTransitions(1));
+    std::vector<std::string> after;
+    for (const TransitionRecord& t : tr) {
+      after.push_back(t.entity + "|" + std::to_string(t.entity_id) + "|" +
+                      (t.from_state.empty() ? "-" : t.from_state) + "|" + t.to_state + "|" +
+                      std::to_string(t.at_ms) + "|" + (t.reason.empty() ? "-" : t.reason));
+    }
+    // Every change is there, and with this data (no two entities share a millisecond
+    // and a phase) even in the original order.
+    EXPECT_EQ(after, before);
+  }
+  EXPECT_EQ(SqlQuery(path, "PRAGMA user_version"), "3");
+  EXPECT_EQ(SqlQuery(path, "SELECT count(*) FROM run_transitions"), "2");
+  EXPECT_EQ(SqlQuery(path, "SELECT history FROM task_instances WHERE id = 2"),
+            "[[1,null,\"pending\",null],[6,\"pending\",\"skipped\",\"when: false\"]]");
+  EXPECT_EQ(SqlQuery(path, "PRAGMA foreign_key_check"), "");
+  EXPECT_EQ(SqlQuery(path, "PRAGMA integrity_check"), "ok");
+  // The upgraded rows are guarded like new ones.
+  EXPECT_NE(SqlExec(path, "UPDATE task_instances SET history = '[]' WHERE id = 1"), SQLITE_OK);
 }
 
 }  // namespace

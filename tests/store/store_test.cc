@@ -468,6 +468,60 @@ TEST_F(StoreTest, TransitionsRecordedWithReasonsInOrder) {
   EXPECT_EQ(store_->ListTransitions(run)->size(), want.size());
 }
 
+// Task histories live in their rows (migration 3); the database itself refuses every
+// write that would let a row's history disagree with its state, whoever the writer is.
+TEST_F(StoreTest, TaskHistoryCannotBeRewrittenOrSkipped) {
+  int64_t run = NewRun("r1");
+  int64_t a = tis_[0];
+  int64_t att = *store_->StartAttempt(Attempt(a, 1, 1100));
+  ASSERT_TRUE(store_->FinishAttempt(att, "failed", 1, std::nullopt, 1200, "exit 1").ok());
+  ASSERT_TRUE(store_->SetTaskState(a, "failed", 1200, "exit 1").ok());
+  const std::string id = std::to_string(a);
+  const std::string history = SqlQuery(path_, "SELECT history FROM task_instances WHERE id = " + id);
+  EXPECT_EQ(history,
+            "[[1000,null,\"pending\",null],[1100,\"pending\",\"running\",null],"
+            "[1200,\"running\",\"failed\",\"exit 1\"]]");
+  store_.reset();  // plain SQL from here, as any other program could write
+
+  const std::string refused[] = {
+      // a state change that leaves no entry
+      "UPDATE task_instances SET state = 'pending' WHERE id = " + id,
+      // entries rewritten, dropped or invented
+      "UPDATE task_instances SET history = '[]' WHERE id = " + id,
+      "UPDATE task_instances SET history = replace(history, 'exit 1', 'ok') WHERE id = " + id,
+      "UPDATE task_instances SET history = substr(history, 1, length(history) - 1) || "
+      "',[1300,\"failed\",\"success\",null]]' WHERE id = " + id,
+      // a state change with an entry that does not describe it
+      "UPDATE task_instances SET state = 'pending', reason = 'x', history = "
+      "substr(history, 1, length(history) - 1) || ',[1300,\"running\",\"pending\",\"x\"]]' "
+      "WHERE id = " + id,
+      // a new task that claims another past
+      "INSERT INTO task_instances(dag_run_id, task_name, state, created_at_ms, "
+      "state_changed_at_ms, history) VALUES (" + std::to_string(run) +
+          ", 'z', 'pending', 5, 5, '[]')",
+      // an ended attempt is final: its end, error and start are its history
+      "UPDATE task_attempts SET ended_at_ms = 1500 WHERE id = " + std::to_string(att),
+      "UPDATE task_attempts SET error = NULL WHERE id = " + std::to_string(att),
+      "UPDATE task_attempts SET started_at_ms = 1 WHERE id = " + std::to_string(att),
+  };
+  for (const std::string& sql : refused) EXPECT_EQ(SqlExec(path_, sql), SQLITE_CONSTRAINT) << sql;
+  EXPECT_EQ(SqlQuery(path_, "SELECT history FROM task_instances WHERE id = " + id), history);
+  EXPECT_EQ(SqlQuery(path_, "SELECT state || ' ' || ended_at_ms || ' ' || error FROM task_attempts "
+                            "WHERE id = " + std::to_string(att)),
+            "failed 1200 exit 1");
+  // A running attempt cannot end without saying when.
+  store_ = MustOpen(path_);
+  int64_t b_att = *store_->StartAttempt(Attempt(tis_[1], 1, 1300));
+  store_.reset();
+  EXPECT_EQ(SqlExec(path_, "UPDATE task_attempts SET state = 'succeeded' WHERE id = " +
+                               std::to_string(b_att)),
+            SQLITE_CONSTRAINT);
+  // Columns that are not history stay writable.
+  EXPECT_EQ(SqlExec(path_, "UPDATE task_instances SET cache_key = 'k' WHERE id = " + id), SQLITE_OK);
+  EXPECT_EQ(SqlExec(path_, "UPDATE task_attempts SET log_sha256 = 'x' WHERE id = " + std::to_string(att)),
+            SQLITE_OK);
+}
+
 TEST_F(StoreTest, ForbiddenTransitionsRejectedAndNothingChanges) {
   int64_t run = NewRun("r1");
   int64_t a = tis_[0];
