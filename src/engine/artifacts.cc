@@ -1,13 +1,14 @@
 #include "engine/artifacts.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "core/strings.h"
 
@@ -26,13 +27,22 @@ std::string Relative(const std::string& abs, const std::string& from) {
   return rel.empty() ? abs : rel;
 }
 
+// Plain open/read: called after every attempt for the metrics file most tasks never
+// write, where a stream's construction cost more than the failed lookup itself.
 bool ReadWhole(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
-  return true;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  out->clear();
+  char buf[16384];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      close(fd);
+      return n == 0;
+    }
+    out->append(buf, static_cast<size_t>(n));
+  }
 }
 
 // Extensions of files that are treated as code when a command names them, so editing a

@@ -173,9 +173,9 @@ Result<RunSummary> Engine::Execute(const RunRecord& run) {
 
   // The environment every attempt starts from: ours, minus PIPELINE_* left over from an
   // outer run, plus the run-level context.
+  // PIPELINE_HOME is set per attempt like the other per-attempt variables.
   for (char** e = environ; e && *e; ++e)
-    if (std::string_view(*e).rfind("PIPELINE_", 0) != 0 || std::string_view(*e).rfind("PIPELINE_HOME=", 0) == 0)
-      base_env_.emplace_back(*e);
+    if (std::string_view(*e).rfind("PIPELINE_", 0) != 0) base_env_.emplace_back(*e);
   base_env_.push_back("PIPELINE_RUN_ID=" + run_.run_id);
   base_env_.push_back("PIPELINE_DAG=" + dag_.id);
   base_env_.push_back("PIPELINE_LOGICAL_DATE=" + logical_date_);
@@ -314,7 +314,9 @@ bool Engine::BuildSpawnSpec(int task, int attempt, SpawnSpec* spec, std::string*
     }
   }
   // Environment: base, then the task's (DAG env merged in by the loader), then context.
-  std::map<std::string, std::string> overrides;
+  // (base_env_ holds none of the four per-attempt variables; a task's own env, rare,
+  // replaces base entries by name.)
+  std::map<std::string, std::string, std::less<>> overrides;
   for (const auto& [name, value] : t.env) {
     std::string out;
     if (!ExpandTemplate(value, ctx, false, &out, err)) return false;
@@ -328,16 +330,24 @@ bool Engine::BuildSpawnSpec(int task, int attempt, SpawnSpec* spec, std::string*
   spec->env.clear();
   spec->env.reserve(base_env_.size() + overrides.size());
   for (const std::string& e : base_env_) {
-    size_t eq = e.find('=');
-    if (overrides.count(e.substr(0, eq))) continue;
+    if (!t.env.empty() && overrides.count(std::string_view(e).substr(0, e.find('=')))) continue;
     spec->env.push_back(e);
   }
-  for (const auto& [name, value] : overrides) spec->env.push_back(name + "=" + value);
+  for (const auto& [name, value] : overrides) {
+    std::string& kv = spec->env.emplace_back();
+    kv.reserve(name.size() + 1 + value.size());
+    kv.append(name).append(1, '=').append(value);
+  }
 
   spec->log_path = log_dir_ + "/" + t.id + "." + std::to_string(attempt) + ".log";
   spec->timeout_ms = t.timeout_ms;
   spec->kill_grace_ms = t.kill_grace_ms;
-  *command_json = nlohmann::json(spec->argv).dump();
+  command_json->assign(1, '[');
+  for (const std::string& a : spec->argv) {
+    if (command_json->size() > 1) command_json->push_back(',');
+    command_json->append(JsonQuote(a));
+  }
+  command_json->push_back(']');
   return true;
 }
 
