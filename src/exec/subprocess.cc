@@ -465,18 +465,6 @@ Subprocess* SubprocessSet::Add(const SpawnSpec& spec, std::string* err) {
   std::string program;
   if (!ResolveProgram(spec.argv[0], spec.env, spec.cwd, &program, err)) return nullptr;
 
-  if (!spec.cwd.empty()) {
-    struct stat st;
-    if (stat(spec.cwd.c_str(), &st) != 0) {
-      *err = "cannot use working directory '" + spec.cwd + "': " + strerror(errno);
-      return nullptr;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-      *err = "cannot use working directory '" + spec.cwd + "': not a directory";
-      return nullptr;
-    }
-  }
-
   // Opened here, not in the child: a bad path is a clean error, and a relative path
   // means the engine's directory regardless of spec.cwd. Unnamed if we can (see "Logs").
   const std::string& path = spec.log_path;
@@ -588,7 +576,16 @@ Subprocess* SubprocessSet::Add(const SpawnSpec& spec, std::string* err) {
       close(log_fd);  // an unnamed log vanishes with it
     }
     if (created) unlink(path.c_str());
-    *err = "cannot run '" + spec.argv[0] + "': " + strerror(rc);
+    // The working directory is checked only now (the child's chdir failed, or the
+    // spawn failed for another reason): a stat per spawn cost more than the check is worth.
+    struct stat cwd_st;
+    if (!spec.cwd.empty() && stat(spec.cwd.c_str(), &cwd_st) != 0) {
+      *err = "cannot use working directory '" + spec.cwd + "': " + strerror(errno);
+    } else if (!spec.cwd.empty() && !S_ISDIR(cwd_st.st_mode)) {
+      *err = "cannot use working directory '" + spec.cwd + "': not a directory";
+    } else {
+      *err = "cannot run '" + spec.argv[0] + "': " + strerror(rc);
+    }
     return nullptr;
   }
 
