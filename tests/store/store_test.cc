@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -466,6 +467,33 @@ TEST_F(StoreTest, TransitionsRecordedWithReasonsInOrder) {
   int64_t other = NewRun("r2");
   EXPECT_EQ(store_->ListTransitions(other)->size(), 4u);
   EXPECT_EQ(store_->ListTransitions(run)->size(), want.size());
+}
+
+// Large DAGs are inserted many rows per statement; every id must still belong to the
+// name at the same position, whatever order the database hands the rows back in.
+TEST_F(StoreTest, ManyTaskInstancesGetTheIdsOfTheirOwnNames) {
+  int64_t run = *store_->CreateRun(MakeRun(version_, "big", 1000));
+  std::vector<std::pair<std::string, int>> names;
+  for (int i = 0; i < 150; ++i) names.emplace_back("t" + std::to_string((i * 37) % 150), 1 + i % 3);
+  std::vector<int64_t> ids = *store_->CreateTaskInstances(run, names, 1000);
+  ASSERT_EQ(ids.size(), names.size());
+  std::vector<TaskInstanceRecord> tis = *store_->ListTaskInstances(run);
+  ASSERT_EQ(tis.size(), names.size());
+  std::map<int64_t, const TaskInstanceRecord*> by_id;
+  for (const TaskInstanceRecord& ti : tis) by_id[ti.id] = &ti;
+  for (size_t i = 0; i < names.size(); ++i) {
+    SCOPED_TRACE(names[i].first);
+    ASSERT_TRUE(by_id.count(ids[i]));
+    EXPECT_EQ(by_id[ids[i]]->task, names[i].first);
+    EXPECT_EQ(by_id[ids[i]]->max_attempts, names[i].second);
+    EXPECT_EQ(by_id[ids[i]]->state, "pending");
+  }
+  EXPECT_EQ(store_->ListTransitions(run)->size(), 151u);  // the run's creation and 150 tasks'
+  // A duplicate name fails the whole batch: nothing of it stays.
+  int64_t run2 = *store_->CreateRun(MakeRun(version_, "dup", 1000));
+  names[140].first = names[3].first;
+  EXPECT_FALSE(store_->CreateTaskInstances(run2, names, 1000).ok());
+  EXPECT_TRUE(store_->ListTaskInstances(run2)->empty());
 }
 
 // Task histories live in their rows (migration 3); the database itself refuses every
