@@ -378,6 +378,7 @@ SubprocessSet::SubprocessSet() {
   }
   g_set_exists = true;
   tid_ = static_cast<pid_t>(gettid());
+  pid_ = getpid();
   g_interrupt_signal = 0;
   g_interrupt_count = 0;
   g_child_exited = 0;
@@ -454,6 +455,8 @@ SubprocessSet::~SubprocessSet() {
     sigaction(kHandledSignals[i], &g_old_actions[i], nullptr);
   }
   pthread_sigmask(SIG_SETMASK, &g_old_mask, nullptr);
+  for (auto& a : spawn_actions_) posix_spawn_file_actions_destroy(&a->actions);
+  if (spawn_attr_ready_) posix_spawnattr_destroy(&spawn_attr_);
   g_set_exists = false;
 }
 
@@ -519,7 +522,7 @@ Subprocess* SubprocessSet::Add(const SpawnSpec& spec, std::string* err) {
   proc->token_ = g_next_token++;
 
   // posix_spawn does not write through these pointers; no copies of the strings.
-  const std::string token = std::string(kTokenVar) + std::to_string(getpid()) + "-" +
+  const std::string token = std::string(kTokenVar) + std::to_string(pid_) + "-" +
                             std::to_string(proc->token_);
   std::vector<char*> envp;
   envp.reserve(spec.env.size() + 2);
@@ -535,40 +538,26 @@ Subprocess* SubprocessSet::Add(const SpawnSpec& spec, std::string* err) {
   for (const std::string& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
 
-  posix_spawnattr_t attr;
-  if (posix_spawnattr_init(&attr) != 0) Fatal("posix_spawnattr_init");
-  short flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  if (!spawn_attr_ready_) {
+    posix_spawnattr_t& attr = spawn_attr_;
+    if (posix_spawnattr_init(&attr) != 0) Fatal("posix_spawnattr_init");
+    short flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
 #ifdef POSIX_SPAWN_USEVFORK
-  flags |= POSIX_SPAWN_USEVFORK;
+    flags |= POSIX_SPAWN_USEVFORK;
 #endif
-  if (posix_spawnattr_setflags(&attr, flags) != 0) Fatal("posix_spawnattr_setflags");
-  if (posix_spawnattr_setpgroup(&attr, 0) != 0) Fatal("posix_spawnattr_setpgroup");
-  if (posix_spawnattr_setsigmask(&attr, &g_child_mask) != 0) Fatal("posix_spawnattr_setsigmask");
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGPIPE}) sigaddset(&defaults, sig);
-  if (posix_spawnattr_setsigdefault(&attr, &defaults) != 0) Fatal("posix_spawnattr_setsigdefault");
-
-  posix_spawn_file_actions_t actions;
-  if (posix_spawn_file_actions_init(&actions) != 0) Fatal("posix_spawn_file_actions_init");
-  if (posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) != 0 ||
-      posix_spawn_file_actions_adddup2(&actions, log_fd, 1) != 0 ||
-      posix_spawn_file_actions_adddup2(&actions, log_fd, 2) != 0) {
-    Fatal("posix_spawn_file_actions");
-  }
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-  // Descriptors the engine forgot to mark close-on-exec must not leak into tasks.
-  if (posix_spawn_file_actions_addclosefrom_np(&actions, 3) != 0) Fatal("addclosefrom_np");
-#endif
-  if (!spec.cwd.empty() &&
-      posix_spawn_file_actions_addchdir_np(&actions, spec.cwd.c_str()) != 0) {
-    Fatal("posix_spawn_file_actions_addchdir_np");
+    if (posix_spawnattr_setflags(&attr, flags) != 0) Fatal("posix_spawnattr_setflags");
+    if (posix_spawnattr_setpgroup(&attr, 0) != 0) Fatal("posix_spawnattr_setpgroup");
+    if (posix_spawnattr_setsigmask(&attr, &g_child_mask) != 0) Fatal("posix_spawnattr_setsigmask");
+    sigset_t defaults;
+    sigemptyset(&defaults);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGPIPE}) sigaddset(&defaults, sig);
+    if (posix_spawnattr_setsigdefault(&attr, &defaults) != 0) Fatal("posix_spawnattr_setsigdefault");
+    spawn_attr_ready_ = true;
   }
 
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, program.c_str(), &actions, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  int rc = posix_spawn(&pid, program.c_str(), ActionsFor(log_fd, spec.cwd), &spawn_attr_,
+                       argv.data(), envp.data());
   if (rc != 0) {
     if (unnamed && spare_logs_.size() < kMaxSpareLogs) {
       spare_logs_.emplace_back(log_fd, std::move(dir));  // still empty, and only ours
@@ -707,10 +696,38 @@ void SubprocessSet::Reap(std::vector<std::unique_ptr<Subprocess>>* done) {
   }
 }
 
+const posix_spawn_file_actions_t* SubprocessSet::ActionsFor(int log_fd, const std::string& cwd) {
+  for (const auto& a : spawn_actions_)
+    if (a->log_fd == log_fd && a->cwd == cwd) return &a->actions;
+  if (spawn_actions_.size() >= kMaxSpawnActions) {
+    for (auto& a : spawn_actions_) posix_spawn_file_actions_destroy(&a->actions);
+    spawn_actions_.clear();
+  }
+  auto a = std::make_unique<SpawnActions>();
+  a->log_fd = log_fd;
+  a->cwd = cwd;
+  posix_spawn_file_actions_t& actions = a->actions;
+  if (posix_spawn_file_actions_init(&actions) != 0) Fatal("posix_spawn_file_actions_init");
+  if (posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) != 0 ||
+      posix_spawn_file_actions_adddup2(&actions, log_fd, 1) != 0 ||
+      posix_spawn_file_actions_adddup2(&actions, log_fd, 2) != 0) {
+    Fatal("posix_spawn_file_actions");
+  }
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+  // Descriptors the engine forgot to mark close-on-exec must not leak into tasks.
+  if (posix_spawn_file_actions_addclosefrom_np(&actions, 3) != 0) Fatal("addclosefrom_np");
+#endif
+  if (!cwd.empty() && posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str()) != 0) {
+    Fatal("posix_spawn_file_actions_addchdir_np");
+  }
+  spawn_actions_.push_back(std::move(a));
+  return &spawn_actions_.back()->actions;
+}
+
 bool SubprocessSet::ListChildrenFast(std::vector<pid_t>* out) {
   // The kernel hands orphans to the first live thread of a subreaper, our main thread;
   // the children we spawn are listed under the thread that spawned them (this one).
-  const pid_t main = getpid();
+  const pid_t main = pid_;
   if (!ReadChildrenFile(&children_fd_, main, out)) return false;
   if (tid_ != main) {
     int fd = -1;

@@ -28,6 +28,7 @@
 // that leaves these signals unblocked may take a Ctrl-C that DoWork never sees.
 #pragma once
 
+#include <spawn.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -180,6 +181,24 @@ class SubprocessSet {
   std::vector<std::pair<int, std::string>> spare_logs_;
   /// Set aside by FinishLog until the next KillOrphans shows whether they are private.
   std::vector<std::pair<int, std::string>> pending_spares_;
+
+  /// Our pid (the set never crosses a fork).
+  pid_t pid_ = -1;
+  /// posix_spawn attributes, the same for every task (made on the first Add).
+  posix_spawnattr_t spawn_attr_;
+  bool spawn_attr_ready_ = false;
+  /// File actions per (log descriptor, working directory). glibc checks every
+  /// descriptor an action names with a getrlimit call, six syscalls per spawn on the
+  /// path from a finished task to its successor; log descriptors recur (spare logs),
+  /// so the actions are built once per pair. Bounded: cleared when full.
+  struct SpawnActions {
+    int log_fd;
+    std::string cwd;
+    posix_spawn_file_actions_t actions;
+  };
+  static constexpr size_t kMaxSpawnActions = 16;
+  std::vector<std::unique_ptr<SpawnActions>> spawn_actions_;
+  const posix_spawn_file_actions_t* ActionsFor(int log_fd, const std::string& cwd);
 };
 
 /// Milliseconds on CLOCK_MONOTONIC (the clock deadlines use).
