@@ -252,6 +252,13 @@ class Store {
   virtual Status Commit() = 0;
   virtual void Rollback() = 0;
   virtual bool in_batch() const = 0;
+  /// Write-behind for the engine's hot path. While on and inside a batch, FinishAttempt
+  /// and SetTaskState only queue their write and return OK; the queue is written, in
+  /// order, right before the next statement of any kind (so every read sees it) or the
+  /// commit, and an error of a queued write is returned by that later call. The engine
+  /// uses it so that a finished task's two writes run after its successors are spawned,
+  /// not between the task's exit and the next spawn. Off by default.
+  virtual void DeferStateWrites(bool on) { (void)on; }
 
   // --- writes -----------------------------------------------------------------------
   /// Finds or inserts the dag and the version with this definition hash; returns the

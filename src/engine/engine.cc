@@ -146,6 +146,14 @@ Result<RunSummary> Engine::Resume(const RunRecord& run) {
 
 Result<RunSummary> Engine::Execute(const RunRecord& run) {
   run_ = run;
+  // A finished task's FinishAttempt/SetTaskState are written after its successors are
+  // spawned (the store runs them before its next statement, reads included, and always
+  // before the commit that precedes any sleep): they are off the exit-to-spawn path.
+  struct DeferGuard {
+    Store* store;
+    ~DeferGuard() { store->DeferStateWrites(false); }
+  } defer_guard{store_};
+  store_->DeferStateWrites(true);
   const size_t n = dag_.tasks.size();
   if (summaries_.size() != n) summaries_.assign(n, TaskSummary{});
   for (size_t i = 0; i < n; ++i) {

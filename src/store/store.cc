@@ -292,6 +292,7 @@ class SqliteStore final : public Store {
   Status Commit() override;
   void Rollback() override;
   bool in_batch() const override { return in_batch_; }
+  void DeferStateWrites(bool on) override { defer_ = on; }
 
   Result<int64_t> EnsureDagVersion(const std::string& dag, const std::string& sha256,
                                    const std::string& canonical) override;
@@ -420,6 +421,20 @@ class SqliteStore final : public Store {
   std::string path_;
   bool read_only_;
   bool in_batch_ = false;
+  /// DeferStateWrites: queued FinishAttempt / SetTaskState calls, run by Flush.
+  struct DeferredWrite {
+    bool finish_attempt;  // else SetTaskState
+    int64_t id;
+    std::string state;
+    std::optional<int> exit_code, signal;
+    int64_t at_ms;
+    std::string text;  // error / reason
+  };
+  bool Deferring() const { return defer_ && in_batch_ && !flushing_; }
+  Status Flush();
+  bool defer_ = false;
+  bool flushing_ = false;
+  std::vector<DeferredWrite> deferred_;
   std::unordered_map<std::string, sqlite3_stmt*, SqlHash, std::equal_to<>> cache_;
 };
 
@@ -437,7 +452,25 @@ SqliteStore::~SqliteStore() {
   sqlite3_close_v2(db_);
 }
 
+Status SqliteStore::Flush() {
+  if (deferred_.empty() || flushing_) return Status::OK();
+  flushing_ = true;
+  std::vector<DeferredWrite> queue;
+  queue.swap(deferred_);
+  Status s;
+  for (const DeferredWrite& w : queue) {
+    s = w.finish_attempt ? FinishAttempt(w.id, w.state, w.exit_code, w.signal, w.at_ms, w.text)
+                         : SetTaskState(w.id, w.state, w.at_ms, w.text);
+    if (!s.ok()) break;
+  }
+  flushing_ = false;
+  return s;
+}
+
 Status SqliteStore::Prepare(std::string_view sql, Stmt* out) {
+  if (!deferred_.empty() && !flushing_) {
+    if (Status s = Flush(); !s.ok()) return s;
+  }
   auto it = cache_.find(sql);
   if (it != cache_.end()) {
     // A statement still stepping (a caller nested the same query) gets a private copy.
@@ -639,6 +672,10 @@ Status SqliteStore::Begin() {
 
 Status SqliteStore::Commit() {
   if (!in_batch_) return Status::OK();
+  if (Status s = Flush(); !s.ok()) {
+    Rollback();
+    return s;
+  }
   in_batch_ = false;
   Status s = Exec("COMMIT", "COMMIT");
   // A failed COMMIT may leave the transaction open; end it so the next write starts
@@ -650,6 +687,7 @@ Status SqliteStore::Commit() {
 }
 
 void SqliteStore::Rollback() {
+  deferred_.clear();
   if (!in_batch_) return;
   in_batch_ = false;
   if (!sqlite3_get_autocommit(db_)) Exec("ROLLBACK", "ROLLBACK");
@@ -873,6 +911,10 @@ Status SqliteStore::SetRunState(int64_t run_pk, const std::string& state, int64_
 
 Status SqliteStore::SetTaskState(int64_t ti_id, const std::string& state, int64_t at_ms,
                                  const std::string& reason) {
+  if (Deferring()) {
+    deferred_.push_back({false, ti_id, state, std::nullopt, std::nullopt, at_ms, reason});
+    return Status::OK();
+  }
   return Atomically(false, [&]() -> Status {
     Stmt q;
     if (Status st = Prepare(
@@ -988,6 +1030,10 @@ Result<int64_t> SqliteStore::StartAttempt(const AttemptRecord& a) {
 Status SqliteStore::FinishAttempt(int64_t attempt_id, const std::string& state,
                                   std::optional<int> exit_code, std::optional<int> signal,
                                   int64_t ended_ms, const std::string& error) {
+  if (Deferring()) {
+    deferred_.push_back({true, attempt_id, state, exit_code, signal, ended_ms, error});
+    return Status::OK();
+  }
   return Atomically(false, [&]() -> Status {
     Stmt q;
     if (Status st = Prepare("UPDATE task_attempts SET state = ?2, exit_code = ?3, "

@@ -469,6 +469,41 @@ TEST_F(StoreTest, TransitionsRecordedWithReasonsInOrder) {
   EXPECT_EQ(store_->ListTransitions(run)->size(), want.size());
 }
 
+// The engine's write-behind: queued writes must be in place before anything reads or
+// commits, keep their order, and their errors must not vanish.
+TEST_F(StoreTest, DeferredStateWritesLandBeforeTheNextStatementAndTheCommit) {
+  int64_t run = NewRun("r1");
+  int64_t a = tis_[0], b = tis_[1];
+  int64_t att = *store_->StartAttempt(Attempt(a, 1, 1100));
+  store_->DeferStateWrites(true);
+  ASSERT_TRUE(store_->Begin().ok());
+  ASSERT_TRUE(store_->FinishAttempt(att, "succeeded", 0, std::nullopt, 1200, "").ok());
+  ASSERT_TRUE(store_->SetTaskState(a, "success", 1200, "").ok());
+  // Not written yet: another connection cannot see it, and neither could we without
+  // the flush — but any statement of ours runs the queue first, in order.
+  std::vector<TaskInstanceRecord> tis = *store_->ListTaskInstances(run);
+  EXPECT_EQ(tis[0].state, "success");
+  EXPECT_EQ((*store_->ListAttempts(run))[0].state, "succeeded");
+  // Queued again, then committed: the commit writes the queue first.
+  ASSERT_TRUE(store_->SetTaskState(b, "running", 1300, "").ok());
+  ASSERT_TRUE(store_->Commit().ok());
+  EXPECT_EQ(SqlQuery(path_, "SELECT state FROM task_instances WHERE id = " + std::to_string(b)),
+            "running");
+  // An illegal queued write fails the next call (here the commit), and the batch with it.
+  ASSERT_TRUE(store_->Begin().ok());
+  ASSERT_TRUE(store_->SetTaskState(tis_[2], "running", 1400, "").ok());
+  ASSERT_TRUE(store_->SetTaskState(a, "running", 1400, "again").ok());  // success -> running
+  Status s = store_->Commit();
+  EXPECT_EQ(s.code(), Status::Code::kInternal) << s.ToString();
+  EXPECT_NE(s.message().find("success -> running"), std::string::npos) << s.message();
+  EXPECT_FALSE(store_->in_batch());
+  EXPECT_EQ(SqlQuery(path_, "SELECT state FROM task_instances WHERE id = " + std::to_string(tis_[2])),
+            "pending");  // the batch was rolled back whole
+  // Outside a batch nothing is deferred: errors come back at once.
+  EXPECT_EQ(store_->SetTaskState(a, "running", 1500, "").code(), Status::Code::kInternal);
+  store_->DeferStateWrites(false);
+}
+
 // Large DAGs are inserted many rows per statement; every id must still belong to the
 // name at the same position, whatever order the database hands the rows back in.
 TEST_F(StoreTest, ManyTaskInstancesGetTheIdsOfTheirOwnNames) {
