@@ -414,7 +414,6 @@ CREATE INDEX ix_blessings_evaluator ON blessings(evaluator_attempt_id);
 CREATE INDEX ix_alias_run ON model_aliases(run_id) WHERE run_id IS NOT NULL;
 )SQL";
 
-
 // Migration 3: the audit trail moves into the rows it describes (docs/schema.md, "Why
 // histories live in their rows"). Before, every task state change inserted a row into
 // state_transitions (plus its index entry), so each commit of the engine touched two more

@@ -145,6 +145,12 @@ Status FromSqlite(int rc, std::string msg) {
 
 bool IsIllegalTransition(int rc) { return rc == SQLITE_CONSTRAINT_TRIGGER; }
 
+// Appends the JSON array |entry| to task_instances.history: the writer's half of what the
+// guard triggers check (migration 3; docs/schema.md, "History of every state change"). A
+// macro so that each statement stays one literal (statements are cached by their text).
+#define PL_APPEND_HISTORY(entry) \
+  "substr(history, 1, length(history) - 1) || iif(length(history) > 2, ',', '') || " entry " || ']'"
+
 // The columns every RunRecord query reads, in ReadRun's order.
 constexpr std::string_view kRunSelect =
     "SELECT r.id, r.run_id, d.name, r.dag_version_id, v.def_sha256, r.trigger, "
@@ -920,7 +926,7 @@ Status SqliteStore::SetTaskState(int64_t ti_id, const std::string& state, int64_
     if (Status st = Prepare(
             "UPDATE task_instances SET state = ?2, reason = ?3, state_changed_at_ms = ?4, "
             "history = CASE WHEN ?2 = state THEN history ELSE "
-            "substr(history, 1, length(history) - 1) || iif(length(history) > 2, ',', '') || json_array(?4, state, ?2, ?3) || ']' END, "
+            PL_APPEND_HISTORY("json_array(?4, state, ?2, ?3)") " END, "
             "started_at_ms = CASE WHEN ?2 = 'running' THEN coalesce(started_at_ms, ?4) "
             "WHEN ?2 = 'pending' THEN NULL ELSE started_at_ms END, "
             "ended_at_ms = CASE WHEN ?2 IN ('success','failed','skipped','upstream_failed',"
@@ -973,8 +979,7 @@ Result<int64_t> SqliteStore::StartAttempt(const AttemptRecord& a) {
     if (Status st = Prepare(
             "UPDATE task_instances SET attempts = attempts + 1, "
             "history = CASE WHEN ?4 AND state <> 'running' THEN "
-            "substr(history, 1, length(history) - 1) || iif(length(history) > 2, ',', '') || json_array(?3, state, 'running', NULL) || ']' "
-            "ELSE history END, "
+            PL_APPEND_HISTORY("json_array(?3, state, 'running', NULL)") " ELSE history END, "
             "state = CASE WHEN ?4 THEN 'running' ELSE state END, "
             "reason = CASE WHEN ?4 THEN NULL ELSE reason END, "
             "state_changed_at_ms = CASE WHEN ?4 THEN ?3 ELSE state_changed_at_ms END, "
@@ -1240,8 +1245,7 @@ Status SqliteStore::CloseRunningWork(int64_t run_pk, int64_t at_ms, std::string_
   Stmt tasks;
   if (Status s = Prepare("UPDATE task_instances SET state = 'failed', reason = ?3, "
                          "state_changed_at_ms = ?2, ended_at_ms = ?2, "
-                         "history = substr(history, 1, length(history) - 1) || iif(length(history) > 2, ',', '') || "
-                         "json_array(?2, state, 'failed', ?3) || ']' "
+                         "history = " PL_APPEND_HISTORY("json_array(?2, state, 'failed', ?3)") " "
                          "WHERE dag_run_id = ?1 AND state IN ('running','up_for_retry')",
                          &tasks);
       !s.ok()) {
@@ -1288,13 +1292,13 @@ Status SqliteStore::ReopenRun(int64_t run_pk, int64_t at_ms, int64_t owner_pid,
       return s;
     }
 
-    // The transition rows keep the reason "resumed"; the rows themselves are then
+    // The history entries keep the reason "resumed"; the rows themselves are then
     // cleared (a pending task has no reason, a running run has not ended).
     Stmt tasks;
     if (Status s = Prepare("UPDATE task_instances SET state = 'pending', reason = 'resumed', "
                            "state_changed_at_ms = ?2, started_at_ms = NULL, ended_at_ms = NULL, "
-                           "history = substr(history, 1, length(history) - 1) || iif(length(history) > 2, ',', '') || "
-                           "json_array(?2, state, 'pending', 'resumed') || ']' "
+                           "history = "
+                           PL_APPEND_HISTORY("json_array(?2, state, 'pending', 'resumed')") " "
                            "WHERE dag_run_id = ?1 AND state NOT IN ('success','cached','pending')",
                            &tasks);
         !s.ok()) {
