@@ -1,14 +1,16 @@
 // Child processes for task attempts (ninja's subprocess-posix, grown for an orchestrator).
 //
-// Each child is started with posix_spawn in its own process group, stdin from /dev/null
-// and stdout+stderr appended straight to a log file: the engine never reads task output,
-// so a task printing gigabytes costs the engine nothing, and a grandchild that keeps the
-// output open cannot stall it. The log file is created only when the task first writes:
-// it starts as an unnamed O_TMPFILE in the log's directory and gets its name once it is
-// seen non-empty (checked about once a second while the task runs, and when it ends),
-// so a silent task costs no file creation. A child is finished when waitpid reports it;
-// at that moment whatever is left of its process group is SIGKILLed at once (the task is
-// over; its leftovers get no grace), so no task leaves processes behind.
+// Each child is started with clone(CLONE_VM | CLONE_VFORK) + execve, as posix_spawn does
+// but without its per-spawn costs (see "Spawning" in the .cc), in its own process group,
+// stdin from /dev/null and stdout+stderr appended straight to a log file: the engine
+// never reads task output, so a task printing gigabytes costs the engine nothing, and a
+// grandchild that keeps the output open cannot stall it. The log file is created only
+// when the task first writes: it starts as an unnamed O_TMPFILE in the log's directory
+// and gets its name once it is seen non-empty (checked about once a second while the
+// task runs, and when it ends), so a silent task costs no file creation. A child is
+// finished when waitpid reports it; at that moment whatever is left of its process group
+// is SIGKILLed at once (the task is over; its leftovers get no grace), so no task leaves
+// processes behind.
 //
 // Daemons that leave the group with setsid(): the engine is a child subreaper, so
 // orphans of our tasks are re-parented to it. Every child carries
@@ -28,7 +30,7 @@
 // that leaves these signals unblocked may take a Ctrl-C that DoWork never sees.
 #pragma once
 
-#include <spawn.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -184,21 +186,13 @@ class SubprocessSet {
 
   /// Our pid (the set never crosses a fork).
   pid_t pid_ = -1;
-  /// posix_spawn attributes, the same for every task (made on the first Add).
-  posix_spawnattr_t spawn_attr_;
-  bool spawn_attr_ready_ = false;
-  /// File actions per (log descriptor, working directory). glibc checks every
-  /// descriptor an action names with a getrlimit call, six syscalls per spawn on the
-  /// path from a finished task to its successor; log descriptors recur (spare logs),
-  /// so the actions are built once per pair. Bounded: cleared when full.
-  struct SpawnActions {
-    int log_fd;
-    std::string cwd;
-    posix_spawn_file_actions_t actions;
-  };
-  static constexpr size_t kMaxSpawnActions = 16;
-  std::vector<std::unique_ptr<SpawnActions>> spawn_actions_;
-  const posix_spawn_file_actions_t* ActionsFor(int log_fd, const std::string& cwd);
+  /// The stack children run on until they exec (see "Spawning" in the .cc): one for all,
+  /// since CLONE_VFORK suspends us until the child has exec'd or exited. With a guard
+  /// page below it; mapped by the constructor.
+  void* child_stack_ = nullptr;
+  size_t child_stack_bytes_ = 0;
+  /// /dev/null, opened once (close-on-exec), dup2'ed onto each child's stdin.
+  int devnull_fd_ = -1;
 };
 
 /// Milliseconds on CLOCK_MONOTONIC (the clock deadlines use).

@@ -476,6 +476,31 @@ TEST(Subprocess, ProgramNotFoundIsCleanError) {
   EXPECT_NE(err, "");
 }
 
+// The child fails after the fork (execve refuses the file): a clean error, the child is
+// reaped at once, and the set carries on as if nothing had been started.
+TEST(Subprocess, ExecFailureIsCleanErrorAndLeavesNoChild) {
+  TempDir dir;
+  SubprocessSet set;
+  std::string junk = dir.Write("junk", std::string("\x7f" "ELF not really", 15));
+  ASSERT_EQ(chmod(junk.c_str(), 0755), 0);
+  SpawnSpec spec = Sh(dir, "");
+  spec.argv = {junk};
+  std::string err;
+  EXPECT_EQ(set.Add(spec, &err), nullptr);
+  EXPECT_EQ(err, "cannot run '" + junk + "': Exec format error");
+  EXPECT_EQ(set.running(), 0u);
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  EXPECT_TRUE(waitid(P_ALL, 0, &si, WEXITED | WNOHANG) != 0 || si.si_pid == 0)
+      << "child " << si.si_pid << " was left unreaped";
+
+  spec = Sh(dir, "exit 4");
+  auto p = RunTask(&set, spec);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->status().exit_code, 4);
+  EXPECT_EQ(set.running(), 0u);
+}
+
 TEST(Subprocess, PathLookupUsesSpecEnv) {
   TempDir dir;
   std::string tool = dir.Write("bin/my-tool", "#!/bin/sh\necho tool says $1\n");
