@@ -929,15 +929,21 @@ Status SqliteStore::SetTaskState(int64_t ti_id, const std::string& state, int64_
             PL_APPEND_HISTORY("json_array(?4, state, ?2, ?3)") " END, "
             "started_at_ms = CASE WHEN ?2 = 'running' THEN coalesce(started_at_ms, ?4) "
             "WHEN ?2 = 'pending' THEN NULL ELSE started_at_ms END, "
-            "ended_at_ms = CASE WHEN ?2 IN ('success','failed','skipped','upstream_failed',"
-            "'cancelled','cached') THEN ?4 "
-            "WHEN ?2 IN ('pending','running','up_for_retry') THEN NULL ELSE ended_at_ms END "
+            "ended_at_ms = CASE ?5 WHEN 1 THEN ?4 WHEN 2 THEN NULL ELSE ended_at_ms END "
             "WHERE id = ?1",
             &q);
         !st.ok()) {
       return st;
     }
-    q.Bind(1, ti_id).Bind(2, state).BindTextOrNull(3, reason).Bind(4, at_ms);
+    // ?5: 1 for a final state (it ends now), 2 for an unfinished one, 0 for any other
+    // (refused by the CHECK). Bound, not an IN list: SQLite builds a temporary B-tree for
+    // "?2 IN (...)" every time the statement runs.
+    int64_t ends = 0;
+    for (const char* f : {"success", "failed", "skipped", "upstream_failed", "cancelled", "cached"})
+      if (state == f) ends = 1;
+    for (const char* u : {"pending", "running", "up_for_retry"})
+      if (state == u) ends = 2;
+    q.Bind(1, ti_id).Bind(2, state).BindTextOrNull(3, reason).Bind(4, at_ms).Bind(5, ends);
     int rc;
     while ((rc = q.Step()) == SQLITE_ROW) {
     }

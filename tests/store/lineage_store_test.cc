@@ -840,7 +840,7 @@ TEST(LineageMigrationTest, UpgradesAVersion1Database) {
     EXPECT_EQ(Must(store->Upstream(1)).attempts.size(), 1u);
   }
   EXPECT_EQ(SqlQuery(path, "PRAGMA user_version"), std::to_string(Store::SchemaVersion()));
-  EXPECT_EQ(SqlQuery(path, "SELECT group_concat(version) FROM schema_migrations"), "1,2,3");
+  EXPECT_EQ(SqlQuery(path, "SELECT group_concat(version) FROM schema_migrations"), "1,2,3,4");
   EXPECT_EQ(SqlQuery(path, "SELECT script_sha256 = '" + std::string("x") +
                             "' FROM schema_migrations WHERE version = 1"),
             "1");  // the v1 row is untouched
@@ -925,7 +925,7 @@ TEST(HistoryMigrationTest, UpgradesAVersion2DatabaseWithoutLosingAChange) {
     // and a phase) even in the original order.
     EXPECT_EQ(after, before);
   }
-  EXPECT_EQ(SqlQuery(path, "PRAGMA user_version"), "3");
+  EXPECT_EQ(SqlQuery(path, "PRAGMA user_version"), std::to_string(Store::SchemaVersion()));
   EXPECT_EQ(SqlQuery(path, "SELECT count(*) FROM run_transitions"), "2");
   EXPECT_EQ(SqlQuery(path, "SELECT history FROM task_instances WHERE id = 2"),
             "[[1,null,\"pending\",null],[6,\"pending\",\"skipped\",\"when: false\"]]");
@@ -933,6 +933,83 @@ TEST(HistoryMigrationTest, UpgradesAVersion2DatabaseWithoutLosingAChange) {
   EXPECT_EQ(SqlQuery(path, "PRAGMA integrity_check"), "ok");
   // The upgraded rows are guarded like new ones.
   EXPECT_NE(SqlExec(path, "UPDATE task_instances SET history = '[]' WHERE id = 1"), SQLITE_OK);
+}
+
+// Migration 4 rewrote the state and kind CHECKs without IN lists. They must refuse and
+// accept exactly what they did (checked here with the guard triggers dropped, so that
+// only the CHECK can refuse), and no write of a state may build a temporary B-tree.
+TEST(CheckMigrationTest, ChecksAcceptTheSameValuesWithoutTemporaryBTrees) {
+  TempDir dir;
+  const std::string path = dir / "pipeline.db";
+  { ASSERT_TRUE(MustOpen(path)); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  auto opcodes = [&](const std::string& sql) {
+    std::string ops;
+    sqlite3_stmt* s = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, ("EXPLAIN " + sql).c_str(), -1, &s, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    while (s && sqlite3_step(s) == SQLITE_ROW)
+      ops += std::string(reinterpret_cast<const char*>(sqlite3_column_text(s, 1))) + " ";
+    sqlite3_finalize(s);
+    return ops;
+  };
+  for (const char* sql :
+       {"UPDATE task_instances SET state = 'failed' WHERE id = 1",
+        "INSERT INTO task_attempts(task_instance_id, attempt_no, state, started_at_ms) "
+        "VALUES (1, 1, 'running', 1)",
+        "UPDATE task_attempts SET state = 'failed', ended_at_ms = 2 WHERE id = 1",
+        "INSERT INTO artifacts(kind, uri, sha256, size_bytes, created_at_ms) "
+        "VALUES ('model', 'u', 'x', 0, 1)"}) {
+    std::string ops = opcodes(sql);
+    EXPECT_NE(ops.find("Halt"), std::string::npos) << sql;
+    EXPECT_EQ(ops.find("OpenEphemeral"), std::string::npos) << sql;
+  }
+
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TRIGGER trg_ti_new; DROP TRIGGER trg_ti_guard; DROP TRIGGER trg_ta_new;"
+                         "DROP TRIGGER trg_ta_guard; DROP TRIGGER trg_ta_cached_source;"
+                         "INSERT INTO dags VALUES (1, 'd', 1);"
+                         "INSERT INTO dag_versions VALUES (1, 1, 'sha', '{}', NULL, 1);"
+                         "INSERT INTO dag_runs(id, run_id, dag_id, dag_version_id, trigger, state,"
+                         " created_at_ms, state_changed_at_ms) VALUES (1, 'r1', 1, 1, 'manual', 'running', 1, 1);",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  int n = 0;
+  auto accepts = [&](const std::string& table, const std::string& value) {
+    ++n;
+    std::string v = "'" + value + "'", id = std::to_string(n);
+    std::string sql =
+        table == "task_instances"
+            ? "INSERT INTO task_instances(id, dag_run_id, task_name, state, created_at_ms, "
+              "state_changed_at_ms) VALUES (" + id + ", 1, 't" + id + "', " + v + ", 1, 1)"
+        : table == "task_attempts"
+            ? "INSERT INTO task_attempts(task_instance_id, attempt_no, state, started_at_ms) "
+              "VALUES (1, " + id + ", " + v + ", 1)"
+        : table == "artifact kind"
+            ? "INSERT INTO artifacts(kind, uri, sha256, size_bytes, created_at_ms) VALUES (" + v +
+                  ", 'u" + id + "', '" + Sha("a") + "', 0, 1)"
+            : "INSERT INTO artifacts(kind, state, uri, sha256, size_bytes, created_at_ms) "
+              "VALUES ('model', " + v + ", 'u" + id + "', '" + Sha("a") + "', 0, 1)";
+    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+    EXPECT_TRUE(rc == SQLITE_OK || rc == SQLITE_CONSTRAINT) << sqlite3_errmsg(db) << " in " << sql;
+    return rc == SQLITE_OK;
+  };
+  const std::map<std::string, std::vector<std::string>> allowed = {
+      {"task_instances", {"pending", "running", "up_for_retry", "success", "failed", "skipped",
+                          "upstream_failed", "cancelled", "cached"}},
+      {"task_attempts", {"running", "succeeded", "failed", "timed_out", "killed", "lost", "cached"}},
+      {"artifact kind", {"dataset", "model", "metrics", "report", "code", "environment", "other"}},
+      {"artifact state", {"live", "missing", "deleted", "quarantined"}},
+  };
+  for (const auto& [table, values] : allowed) {
+    for (const std::string& v : values) EXPECT_TRUE(accepts(table, v)) << table << " " << v;
+    for (const char* v : {"", "bogus", "Running", "success ", "\nlive"})
+      EXPECT_FALSE(accepts(table, v)) << table << " '" << v << "'";
+  }
+  EXPECT_FALSE(accepts("task_attempts", "success"));  // an instance state, not an attempt's
+  sqlite3_close(db);
 }
 
 }  // namespace
