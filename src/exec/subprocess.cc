@@ -19,18 +19,27 @@
 // so on such kernels a daemon may outlive its task by a while, until a later finish or
 // the destructor.
 //
-// Spawning. posix_spawn is clone(CLONE_VM | CLONE_VFORK) + execve underneath, and so is
-// this; what glibc adds per call costs more than the engine's own work for a finished
-// task: an mmap'd and munmap'd stack (the munmap flushes the TLB of every CPU the child
-// ran on), all signals blocked and unblocked around the clone, and in the child a
-// sigaction query for each of the 64 signals. Here the stack is mapped once (CLONE_VFORK
-// suspends us until the child has exec'd or exited, so one stack serves every child),
-// our signals stay blocked as they always are outside ppoll, and the child resets just
-// the signals that have a handler in this process (ours, and any found installed when
-// the set was made) before it unblocks them. The child runs in our memory on that
-// stack: it touches nothing but its argument block and makes raw system calls (no libc
-// state, no sanitizer runtime). 2,000 no-op spawns measured: 8% less wall time and
-// ~45 us less CPU per spawn than posix_spawn (docs/performance.md).
+// Spawning. posix_spawn is clone(CLONE_VM | CLONE_VFORK) + execve underneath; this is
+// the same minus what costs the engine most. (1) CLONE_VFORK suspends the caller until
+// the child has exec'd, and on a busy machine the child often waits for a CPU first:
+// 250-430 us per spawn measured with -j2 on 2 cores, during which the engine could not
+// record the previous task. Here the child shares our memory but we go on at once
+// (CLONE_VM without CLONE_VFORK), so the child needs memory nobody else touches until
+// it has exec'd: a SpawnArena with its own stack and copies of everything it reads
+// (path, argv, envp, cwd), given back only when the child is reaped. Since it runs next
+// to us in our address space, the child makes raw system calls only (inline asm: no
+// libc, so not even errno is shared; no sanitizer runtime) and reports a failed chdir or
+// execve through its arena and exit code 127; the reaper turns that into kSpawnFailed.
+// The parent also sets the child's process group itself, so the group exists (and can
+// be signalled) as soon as Add returns, whoever runs first. (2) glibc maps and unmaps a
+// stack per call (the munmap flushes the TLB of every CPU the child ran on) and blocks
+// all signals around the clone; arenas are pooled, and our signals are blocked anyway
+// outside ppoll. (3) glibc's child asks the kernel about each of the 64 signals; ours
+// resets just the signals that have a handler in this process (ours, and any found
+// installed when the set was made) before it unblocks any, so no handler can run in a
+// child that still shares our memory. On architectures without the inline-asm system
+// calls below, the child uses syscall(3) and CLONE_VFORK keeps the parent suspended.
+// Measured on 2,000 no-op tasks: docs/performance.md.
 //
 // Signals. Handlers only store into volatile sig_atomic_t; the state is static because
 // dispositions and the mask are process-wide (one set at a time).
@@ -385,64 +394,117 @@ int OpenLogEagerly(const std::string& path, bool* created) {
 
 // --- spawning (see "Spawning" above) --------------------------------------------------
 
-/// Everything a child needs, prepared by the parent. The child only reads it, and writes
-/// |err| (and |failed_chdir|) when a step fails.
-struct ChildArgs {
-  const char* path;
-  char* const* argv;
-  char* const* envp;
-  const char* cwd;  // nullptr: stay
-  int log_fd;       // > 2
-  int devnull_fd;   // > 2
-  const sigset_t* mask;
-  int err;
-  bool failed_chdir;
-};
+// The child's code must not be instrumented: it runs beside us, in our memory.
+#define PL_CHILD_CODE __attribute__((no_sanitize("address", "undefined", "thread")))
 
-#if defined(__x86_64__) || defined(__aarch64__)
-/// The kernel's struct sigaction on these architectures (not glibc's).
+// System calls for the child. They return -errno instead of setting errno.
+#if defined(__x86_64__)
+constexpr bool kChildRunsBesideUs = true;
+PL_CHILD_CODE __attribute__((always_inline)) inline long ChildSyscall(long n, long a = 0, long b = 0,
+                                                                      long c = 0, long d = 0) {
+  long ret;
+  register long r10 __asm__("r10") = d;
+  __asm__ volatile("syscall"
+                   : "=a"(ret)
+                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10)
+                   : "rcx", "r11", "memory");
+  return ret;
+}
+#elif defined(__aarch64__)
+constexpr bool kChildRunsBesideUs = true;
+PL_CHILD_CODE __attribute__((always_inline)) inline long ChildSyscall(long n, long a = 0, long b = 0,
+                                                                      long c = 0, long d = 0) {
+  register long x8 __asm__("x8") = n;
+  register long x0 __asm__("x0") = a;
+  register long x1 __asm__("x1") = b;
+  register long x2 __asm__("x2") = c;
+  register long x3 __asm__("x3") = d;
+  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory", "cc");
+  return x0;
+}
+#else
+// Anywhere else the parent waits (CLONE_VFORK), so syscall(3) and its errno are safe.
+constexpr bool kChildRunsBesideUs = false;
+PL_CHILD_CODE inline long ChildSyscall(long n, long a = 0, long b = 0, long c = 0, long d = 0) {
+  long r = syscall(n, a, b, c, d);
+  return r == -1 ? -errno : r;
+}
+#endif
+
+/// The kernel's struct sigaction on x86-64 and arm64: handler, flags, restorer, mask.
 struct KernelSigaction {
   void (*handler)(int);
   unsigned long flags;
   void (*restorer)();
   unsigned long mask;
 };
-#endif
 
-/// Runs in the child, on child_stack_, while the parent is suspended (CLONE_VFORK): it
-/// shares our memory, so no instrumentation and no libc beyond syscall(3) (whose errno
-/// write lands in the suspended parent's errno, which Add restores).
-__attribute__((no_sanitize("address", "undefined", "thread"), noinline)) int ChildMain(void* arg) {
-  ChildArgs* a = static_cast<ChildArgs*>(arg);
+}  // namespace
+
+/// Everything one child reads until its exec (see "Spawning"): this header, and a
+/// mapping with a guard page, the child's stack and copies of its strings. Pooled by the
+/// set; taken by Add, given back when its child is reaped.
+struct SpawnArena {
+  char* base = nullptr;     ///< the mapping
+  size_t bytes = 0;         ///< its size
+  char* stack_top = nullptr;
+  char* data = nullptr;     ///< strings and pointer arrays, from the stack's top up
+  size_t capacity = 0;      ///< bytes at data
+  pid_t child = 0;          ///< who uses it; 0 = free
+
+  // Written by the parent before the clone, only read by the child:
+  const char* path = nullptr;
+  char** argv = nullptr;
+  char** envp = nullptr;
+  const char* cwd = nullptr;  ///< nullptr: stay
+  int log_fd = -1;            ///< > 2
+  int devnull_fd = -1;        ///< > 2
+  uint64_t mask = 0;          ///< the child's signal mask, kernel layout
+  int reset_signals[_NSIG] = {};
+  int reset_count = 0;
+  // Written by the child when a step fails (then it exits with 127):
+  volatile int err = 0;           ///< errno of the failed step; 0 = none failed
+  volatile int failed_chdir = 0;  ///< 1 if that step was the chdir
+};
+
+namespace {
+
+/// The child's code: on its arena's stack, in our memory, beside us (see "Spawning").
+PL_CHILD_CODE __attribute__((noinline)) int ChildMain(void* arg) {
+  SpawnArena* a = static_cast<SpawnArena*>(arg);
   const long sigset_bytes = _NSIG / 8;
-  for (int k = 0; k < g_reset_count; ++k) {
-#if defined(__x86_64__) || defined(__aarch64__)
-    KernelSigaction dfl = {SIG_DFL, 0, nullptr, 0};
-    syscall(SYS_rt_sigaction, g_reset_signals[k], &dfl, nullptr, sigset_bytes);
-#else
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    sigaction(g_reset_signals[k], &dfl, nullptr);
-#endif
+  for (int k = 0; k < a->reset_count; ++k) {
+    if constexpr (kChildRunsBesideUs) {
+      KernelSigaction dfl = {SIG_DFL, 0, nullptr, 0};
+      ChildSyscall(SYS_rt_sigaction, a->reset_signals[k], reinterpret_cast<long>(&dfl), 0,
+                   sigset_bytes);
+    } else {
+      struct sigaction dfl;
+      memset(&dfl, 0, sizeof dfl);
+      dfl.sa_handler = SIG_DFL;
+      sigaction(a->reset_signals[k], &dfl, nullptr);
+    }
   }
-  if (syscall(SYS_setpgid, 0, 0) != 0 || syscall(SYS_dup3, a->devnull_fd, 0, 0) < 0 ||
-      syscall(SYS_dup3, a->log_fd, 1, 0) < 0 || syscall(SYS_dup3, a->log_fd, 2, 0) < 0) {
-    a->err = errno;
-    syscall(SYS_exit_group, 127);
+  long r = ChildSyscall(SYS_setpgid, 0, 0);
+  if (r >= 0) r = ChildSyscall(SYS_dup3, a->devnull_fd, 0, 0);
+  if (r >= 0) r = ChildSyscall(SYS_dup3, a->log_fd, 1, 0);
+  if (r >= 0) r = ChildSyscall(SYS_dup3, a->log_fd, 2, 0);
+  if (r >= 0) {
+    // Descriptors the engine forgot to mark close-on-exec must not leak into tasks
+    // (kernels before 5.9 lack close_range; then close-on-exec is all there is).
+    ChildSyscall(SYS_close_range, 3, ~0U, 0);
+    if (a->cwd && (r = ChildSyscall(SYS_chdir, reinterpret_cast<long>(a->cwd))) < 0) {
+      a->failed_chdir = 1;
+    }
   }
-  // Descriptors the engine forgot to mark close-on-exec must not leak into tasks
-  // (kernels before 5.9 lack close_range; then close-on-exec is all there is).
-  syscall(SYS_close_range, 3, ~0U, 0);
-  if (a->cwd && syscall(SYS_chdir, a->cwd) != 0) {
-    a->err = errno;
-    a->failed_chdir = true;
-    syscall(SYS_exit_group, 127);
+  if (r >= 0) {
+    ChildSyscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&a->mask), 0,
+                 sigset_bytes);
+    r = ChildSyscall(SYS_execve, reinterpret_cast<long>(a->path), reinterpret_cast<long>(a->argv),
+                     reinterpret_cast<long>(a->envp));
   }
-  syscall(SYS_rt_sigprocmask, SIG_SETMASK, a->mask, nullptr, sigset_bytes);
-  syscall(SYS_execve, a->path, a->argv, a->envp);
-  a->err = errno;
-  syscall(SYS_exit_group, 127);
+  a->err = static_cast<int>(-r);
+  ChildSyscall(SYS_exit_group, 127);
   return 127;
 }
 
@@ -506,12 +568,6 @@ SubprocessSet::SubprocessSet() {
                                                 : cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN;
     if (handled || sig == SIGPIPE) g_reset_signals[g_reset_count++] = sig;
   }
-  const long page = sysconf(_SC_PAGESIZE);
-  child_stack_bytes_ = 64 * 1024 + static_cast<size_t>(page);
-  child_stack_ = mmap(nullptr, child_stack_bytes_, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (child_stack_ == MAP_FAILED) Fatal("mmap (child stack)");
-  if (mprotect(child_stack_, static_cast<size_t>(page), PROT_NONE) != 0) Fatal("mprotect (guard page)");
   // Above 2, so that dup3 onto stdin never sees the same descriptor twice.
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0) Fatal("open /dev/null");
@@ -561,7 +617,9 @@ SubprocessSet::~SubprocessSet() {
     sigaction(kHandledSignals[i], &g_old_actions[i], nullptr);
   }
   pthread_sigmask(SIG_SETMASK, &g_old_mask, nullptr);
-  munmap(child_stack_, child_stack_bytes_);
+  // An arena still in use belongs to a child we could not reap: it may yet run on it.
+  for (auto& a : arenas_)
+    if (a->child == 0) munmap(a->base, a->bytes);
   close(devnull_fd_);
   g_set_exists = false;
 }
@@ -627,59 +685,70 @@ Subprocess* SubprocessSet::Add(const SpawnSpec& spec, std::string* err) {
   auto proc = std::make_unique<Subprocess>();
   proc->token_ = g_next_token++;
 
-  // posix_spawn does not write through these pointers; no copies of the strings.
+  // The child reads only its arena, so it gets copies (see "Spawning").
   const std::string token = std::string(kTokenVar) + std::to_string(pid_) + "-" +
                             std::to_string(proc->token_);
-  std::vector<char*> envp;
-  envp.reserve(spec.env.size() + 2);
+  size_t envc = 1, strings = token.size() + 1 + program.size() + 1 + spec.cwd.size() + 1;
   for (const std::string& kv : spec.env) {
     if (kv.compare(0, kTokenVar.size(), kTokenVar) == 0) continue;  // a nested engine's
-    envp.push_back(const_cast<char*>(kv.c_str()));
+    ++envc;
+    strings += kv.size() + 1;
   }
-  envp.push_back(const_cast<char*>(token.c_str()));
-  envp.push_back(nullptr);
-
-  std::vector<char*> argv;
-  argv.reserve(spec.argv.size() + 1);
-  for (const std::string& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-
-  ChildArgs args;
-  args.path = program.c_str();
-  args.argv = argv.data();
-  args.envp = envp.data();
-  args.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
-  args.log_fd = log_fd;
-  args.devnull_fd = devnull_fd_;
-  args.mask = &g_child_mask;
-  args.err = 0;
-  args.failed_chdir = false;
-  const int saved_errno = errno;
-  char* stack_top = static_cast<char*>(child_stack_) + child_stack_bytes_;
-  pid_t pid = clone(ChildMain, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
-  int rc = pid < 0 ? errno : args.err;
-  errno = saved_errno;
-  if (pid > 0 && rc != 0) {  // the child failed before its exec and has exited: reap it
-    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
+  for (const std::string& a : spec.argv) strings += a.size() + 1;
+  const size_t pointers = (spec.argv.size() + 1 + envc + 1) * sizeof(char*);
+  SpawnArena* arena = TakeArena(pointers + strings);
+  if (!arena) {
+    int saved = errno;
+    if (created) unlink(path.c_str());
+    close(log_fd);
+    *err = "cannot run '" + spec.argv[0] + "': " + strerror(saved);
+    return nullptr;
   }
-  if (rc != 0) {
+  char** argv = reinterpret_cast<char**>(arena->data);
+  char** envp = argv + spec.argv.size() + 1;
+  char* next = arena->data + pointers;
+  auto copy = [&next](const std::string& str) {
+    char* at = next;
+    memcpy(at, str.c_str(), str.size() + 1);
+    next += str.size() + 1;
+    return at;
+  };
+  for (size_t k = 0; k < spec.argv.size(); ++k) argv[k] = copy(spec.argv[k]);
+  argv[spec.argv.size()] = nullptr;
+  size_t e = 0;
+  for (const std::string& kv : spec.env)
+    if (kv.compare(0, kTokenVar.size(), kTokenVar) != 0) envp[e++] = copy(kv);
+  envp[e++] = copy(token);
+  envp[e] = nullptr;
+  arena->path = copy(program);
+  arena->cwd = spec.cwd.empty() ? nullptr : copy(spec.cwd);
+  arena->argv = argv;
+  arena->envp = envp;
+  arena->log_fd = log_fd;
+  arena->devnull_fd = devnull_fd_;
+  memcpy(&arena->mask, &g_child_mask, sizeof arena->mask);
+  memcpy(arena->reset_signals, g_reset_signals, sizeof g_reset_signals);
+  arena->reset_count = g_reset_count;
+  arena->err = 0;
+  arena->failed_chdir = 0;
+
+  const int flags = CLONE_VM | SIGCHLD | (kChildRunsBesideUs ? 0 : CLONE_VFORK);
+  pid_t pid = clone(ChildMain, arena->stack_top, flags, arena);
+  if (pid < 0) {
+    int saved = errno;
     if (unnamed && spare_logs_.size() < kMaxSpareLogs) {
       spare_logs_.emplace_back(log_fd, std::move(dir));  // still empty, and only ours
     } else {
       close(log_fd);  // an unnamed log vanishes with it
     }
     if (created) unlink(path.c_str());
-    // The working directory is checked by the child's chdir only: a stat per spawn
-    // cost more than the check is worth.
-    if (args.failed_chdir) {
-      *err = "cannot use working directory '" + spec.cwd + "': " +
-             (rc == ENOTDIR ? std::string("not a directory") : std::string(strerror(rc)));
-    } else {
-      *err = "cannot run '" + spec.argv[0] + "': " + strerror(rc);
-    }
+    *err = "cannot run '" + spec.argv[0] + "': " + strerror(saved);
     return nullptr;
   }
+  arena->child = pid;
+  // The child does the same first thing; whoever is first, the group exists from now on,
+  // so a Cancel right after Add reaches the task. (EACCES once the child has exec'd.)
+  setpgid(pid, pid);
 
   const int64_t now = MonotonicNowMs();
   proc->pid_ = pid;
@@ -690,8 +759,54 @@ Subprocess* SubprocessSet::Add(const SpawnSpec& spec, std::string* err) {
   proc->log_path_ = path;
   proc->log_fd_ = log_fd;
   proc->log_named_ = !unnamed;
+  proc->log_created_at_spawn_ = created;
+  proc->arena_ = arena;
   running_.push_back(std::move(proc));
   return running_.back().get();
+}
+
+SpawnArena* SubprocessSet::TakeArena(size_t data_bytes) {
+  SpawnArena* smaller = nullptr;
+  for (auto& a : arenas_) {
+    if (a->child != 0) continue;
+    if (a->capacity >= data_bytes) return a.get();
+    smaller = a.get();
+  }
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t stack = 32 * 1024;
+  const size_t capacity = (std::max<size_t>(data_bytes, 64 * 1024) + page - 1) / page * page;
+  const size_t bytes = page + stack + capacity;
+  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                    -1, 0);
+  if (base == MAP_FAILED) return nullptr;
+  if (mprotect(base, page, PROT_NONE) != 0) {  // the guard page below the stack
+    int saved = errno;
+    munmap(base, bytes);
+    errno = saved;
+    return nullptr;
+  }
+  SpawnArena* a = smaller;  // a free arena too small for this child is replaced
+  if (a) {
+    munmap(a->base, a->bytes);
+  } else {
+    arenas_.push_back(std::make_unique<SpawnArena>());
+    a = arenas_.back().get();
+  }
+  a->base = static_cast<char*>(base);
+  a->bytes = bytes;
+  a->stack_top = a->base + page + stack;
+  a->data = a->stack_top;
+  a->capacity = capacity;
+  return a;
+}
+
+void SubprocessSet::ReleaseArena(pid_t child) {
+  for (auto& a : arenas_) {
+    if (a->child == child) {
+      a->child = 0;
+      return;
+    }
+  }
 }
 
 void SubprocessSet::Terminate(Subprocess* p, int64_t now) {
@@ -747,13 +862,42 @@ void SubprocessSet::Reap(std::vector<std::unique_ptr<Subprocess>>* done) {
     }
     while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
-    if (it == running_.end()) continue;
+    if (it == running_.end()) {
+      ReleaseArena(pid);  // a child of ours the destructor no longer lists
+      continue;
+    }
 
     std::unique_ptr<Subprocess> p = std::move(*it);
     running_.erase(it);
     finished_any = true;
     p->ended_ms_ = MonotonicNowMs();
     ExitStatus& st = p->status_;
+    if (SpawnArena* a = p->arena_; a) {
+      p->arena_ = nullptr;
+      const int spawn_err = a->err;
+      if (spawn_err != 0 && si.si_code == CLD_EXITED && si.si_status == 127) {
+        // It never became the task: its chdir or execve failed (see "Spawning").
+        st.kind = ExitKind::kSpawnFailed;
+        st.exit_code = -1;
+        st.signal = 0;
+        if (a->failed_chdir) {
+          st.error = "cannot use working directory '" + std::string(a->cwd ? a->cwd : "") + "': " +
+                     (spawn_err == ENOTDIR ? std::string("not a directory") : std::string(strerror(spawn_err)));
+        } else {
+          st.error = "cannot run '" + std::string(a->argv[0]) + "': " + strerror(spawn_err);
+        }
+        a->child = 0;
+        if (p->log_created_at_spawn_) {  // nothing can have written to it
+          close(p->log_fd_);
+          p->log_fd_ = -1;
+          unlink(p->log_path_.c_str());
+        }
+        FinishLog(p.get());
+        done->push_back(std::move(p));
+        continue;
+      }
+      a->child = 0;
+    }
     if (si.si_code == CLD_EXITED) {
       st.exit_code = si.si_status;
       st.signal = 0;

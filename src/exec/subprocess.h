@@ -40,6 +40,8 @@
 
 namespace pipeline {
 
+struct SpawnArena;
+
 struct SpawnSpec {
   std::vector<std::string> argv;  ///< argv[0] is looked up in PATH if it has no '/'
   std::vector<std::string> env;   ///< the complete environment, "NAME=value"
@@ -57,7 +59,7 @@ enum class ExitKind {
   kSignaled,     ///< killed by a signal it did not get from us; see signal
   kTimedOut,     ///< we killed it because its timeout passed
   kCancelled,    ///< we killed it because of Cancel()/CancelAll()
-  kSpawnFailed,  ///< never started; see error
+  kSpawnFailed,  ///< never became the task (its chdir or exec failed); see error
 };
 
 struct ExitStatus {
@@ -97,6 +99,8 @@ class Subprocess {
   int log_fd_ = -1;             ///< our end of the child's stdout/stderr; -1 once done
   bool log_named_ = false;      ///< log_path_ names the file (always so in eager mode)
   bool log_link_failed_ = false;  ///< naming failed once: retried only at the end
+  bool log_created_at_spawn_ = false;  ///< eager mode made the file (removed if exec fails)
+  SpawnArena* arena_ = nullptr;  ///< the child's until it is reaped (see "Spawning")
 };
 
 class SubprocessSet {
@@ -107,11 +111,14 @@ class SubprocessSet {
   SubprocessSet(const SubprocessSet&) = delete;
   SubprocessSet& operator=(const SubprocessSet&) = delete;
 
-  /// Starts a child. On failure (log file cannot be opened, program not found, ...)
-  /// returns nullptr and sets |*err|, and leaves no log file. The returned pointer stays
-  /// owned by the set until DoWork hands it back finished. Until then the child holds
-  /// one descriptor of this process (the log), so the number of children is bounded by
-  /// RLIMIT_NOFILE.
+  /// Starts a child. On failure (log file cannot be opened, program not found in PATH,
+  /// no process can be made) returns nullptr and sets |*err|, and leaves no log file.
+  /// A failure in the child itself (chdir to spec.cwd, execve) is not waited for: the
+  /// child comes back from DoWork as kSpawnFailed with the same kind of message, and
+  /// leaves no log file either. Its process group exists on return. The returned
+  /// pointer stays owned by the set until DoWork hands it back finished. Until then the
+  /// child holds one descriptor of this process (the log), so the number of children is
+  /// bounded by RLIMIT_NOFILE.
   Subprocess* Add(const SpawnSpec& spec, std::string* err);
 
   /// Waits until at least one child has finished, a deadline or kill grace passes, a
@@ -186,11 +193,14 @@ class SubprocessSet {
 
   /// Our pid (the set never crosses a fork).
   pid_t pid_ = -1;
-  /// The stack children run on until they exec (see "Spawning" in the .cc): one for all,
-  /// since CLONE_VFORK suspends us until the child has exec'd or exited. With a guard
-  /// page below it; mapped by the constructor.
-  void* child_stack_ = nullptr;
-  size_t child_stack_bytes_ = 0;
+  /// Memory for children until they exec (see "Spawning" in the .cc): a pool, each in use
+  /// from Add until its child is reaped: as many as children ever ran at once.
+  std::vector<std::unique_ptr<SpawnArena>> arenas_;
+  /// A free arena with room for |data_bytes| of strings (mapped if none); nullptr with
+  /// errno if mapping fails.
+  SpawnArena* TakeArena(size_t data_bytes);
+  /// Frees the arena of |child| (reaped), if it has one.
+  void ReleaseArena(pid_t child);
   /// /dev/null, opened once (close-on-exec), dup2'ed onto each child's stdin.
   int devnull_fd_ = -1;
 };

@@ -416,6 +416,33 @@ TEST_F(E2E, FailedTaskExitsOneAndStopsOnlyItsDownstream) {
             "3");
 }
 
+// A program that cannot be executed or a working directory that is not there fails the
+// attempt with the reason (found by the child, after the engine has moved on), is
+// retried like any failure, and leaves no process and no log behind.
+TEST_F(E2E, TaskThatCannotStartIsAFailedAttemptWithItsReason) {
+  Write("s.yaml",
+        "dag: s\n"
+        "tasks:\n"
+        "  ghost: {argv: [./no-such-tool, x], retries: 1, retry_delay: 0s}\n"
+        "  lost: {command: 'true', workdir: not-there}\n"
+        "  fine: {command: 'true'}\n");
+  Result r = Run({"run", "s.yaml", "-j", "2"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(Query("SELECT t.task_name || '|' || a.attempt_no || '|' || a.state || '|' || "
+                  "coalesce(a.exit_code, '-') || '|' || a.error FROM task_attempts a "
+                  "JOIN task_instances t ON t.id = a.task_instance_id "
+                  "WHERE t.task_name <> 'fine' ORDER BY t.task_name, a.attempt_no"),
+            (std::vector<std::string>{
+                "ghost|1|failed|-|cannot run './no-such-tool': No such file or directory",
+                "ghost|2|failed|-|cannot run './no-such-tool': No such file or directory",
+                "lost|1|failed|-|cannot use working directory '" + (dir_ / "not-there") +
+                    "': No such file or directory"}));
+  EXPECT_EQ(Query("SELECT task_name || '|' || state FROM task_instances ORDER BY task_name"),
+            (std::vector<std::string>{"fine|success", "ghost|failed", "lost|failed"}));
+  EXPECT_TRUE(Contains(r.out, "cannot run './no-such-tool'")) << r.out;
+  EXPECT_FALSE(fs::exists(dir_ / (".pipeline/logs/" + One("SELECT run_id FROM dag_runs") + "/ghost.1.log")));
+}
+
 TEST_F(E2E, ParamsAreDataNotCode) {
   Write("p.yaml",
         "dag: p\n"

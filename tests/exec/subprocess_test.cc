@@ -271,8 +271,10 @@ TEST(SubprocessLog, EagerModeCreatesEmptyFileAtSpawn) {
   // A failed spawn leaves no file in this mode either.
   spec.argv = {"/no/such/program"};
   spec.log_path = dir / "log3";
-  EXPECT_EQ(set.Add(spec, &err), nullptr);
-  EXPECT_EQ(err, "cannot run '/no/such/program': No such file or directory");
+  p = RunTask(&set, spec);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->status().kind, ExitKind::kSpawnFailed);
+  EXPECT_EQ(p->status().error, "cannot run '/no/such/program': No such file or directory");
   EXPECT_FALSE(std::filesystem::exists(spec.log_path));
 }
 
@@ -385,8 +387,9 @@ TEST(SubprocessLog, NoDescriptorLeaks) {
       EXPECT_EQ(OpenFds(), steady) << "silent task " << i;
     }
     spec.argv = {"/no/such/program"};
-    std::string err;
-    EXPECT_EQ(set.Add(spec, &err), nullptr);
+    auto failed = RunTask(&set, spec);
+    ASSERT_TRUE(failed);
+    EXPECT_EQ(failed->status().kind, ExitKind::kSpawnFailed);
     EXPECT_EQ(OpenFds(), steady);
     spec.argv = {"sleep", "30"};
     Subprocess* p = Start(&set, spec);
@@ -463,10 +466,12 @@ TEST(Subprocess, ProgramNotFoundIsCleanError) {
   EXPECT_EQ(set.running(), 0u);
   EXPECT_FALSE(std::filesystem::exists(spec.log_path));
 
+  // A path is not looked up first: the child's execve fails, and says so.
   spec.argv = {"/no/such/program"};
-  err.clear();
-  EXPECT_EQ(set.Add(spec, &err), nullptr);
-  EXPECT_EQ(err, "cannot run '/no/such/program': No such file or directory");
+  auto p = RunTask(&set, spec);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->status().kind, ExitKind::kSpawnFailed);
+  EXPECT_EQ(p->status().error, "cannot run '/no/such/program': No such file or directory");
   EXPECT_EQ(set.running(), 0u);
   EXPECT_FALSE(std::filesystem::exists(spec.log_path));
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
@@ -476,29 +481,55 @@ TEST(Subprocess, ProgramNotFoundIsCleanError) {
   EXPECT_NE(err, "");
 }
 
-// The child fails after the fork (execve refuses the file): a clean error, the child is
-// reaped at once, and the set carries on as if nothing had been started.
+// The child fails after the clone (execve refuses the file): it comes back as a spawn
+// failure with the reason, not as an exit code 127, in both log modes, and leaves no log
+// file and no process behind. A task that exits 127 itself is just an exit code.
 TEST(Subprocess, ExecFailureIsCleanErrorAndLeavesNoChild) {
   TempDir dir;
-  SubprocessSet set;
   std::string junk = dir.Write("junk", std::string("\x7f" "ELF not really", 15));
   ASSERT_EQ(chmod(junk.c_str(), 0755), 0);
-  SpawnSpec spec = Sh(dir, "");
-  spec.argv = {junk};
-  std::string err;
-  EXPECT_EQ(set.Add(spec, &err), nullptr);
-  EXPECT_EQ(err, "cannot run '" + junk + "': Exec format error");
-  EXPECT_EQ(set.running(), 0u);
-  siginfo_t si;
-  memset(&si, 0, sizeof si);
-  EXPECT_TRUE(waitid(P_ALL, 0, &si, WEXITED | WNOHANG) != 0 || si.si_pid == 0)
-      << "child " << si.si_pid << " was left unreaped";
+  for (bool eager : {false, true}) {
+    SubprocessSet::ForceEagerLogsForTest(eager);
+    SubprocessSet set;
+    SpawnSpec spec = Sh(dir, "");
+    spec.log_path = dir / "junk.log";
+    spec.argv = {junk};
+    auto p = RunTask(&set, spec);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->status().kind, ExitKind::kSpawnFailed) << "eager " << eager;
+    EXPECT_EQ(p->status().error, "cannot run '" + junk + "': Exec format error");
+    EXPECT_EQ(p->status().exit_code, -1);
+    EXPECT_FALSE(p->status().log_created);
+    EXPECT_FALSE(std::filesystem::exists(spec.log_path)) << "eager " << eager;
+    EXPECT_TRUE(Gone(p->pid()));
+    EXPECT_EQ(set.running(), 0u);
 
-  spec = Sh(dir, "exit 4");
-  auto p = RunTask(&set, spec);
-  ASSERT_TRUE(p);
-  EXPECT_EQ(p->status().exit_code, 4);
-  EXPECT_EQ(set.running(), 0u);
+    spec = Sh(dir, "exit 127");
+    p = RunTask(&set, spec);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->status().kind, ExitKind::kExited);
+    EXPECT_EQ(p->status().exit_code, 127);
+  }
+  SubprocessSet::ForceEagerLogsForTest(false);
+}
+
+// Add returns before the child has exec'd (see "Spawning"); its process group must exist
+// already, so that a cancel issued at once reaches the task.
+TEST(Subprocess, CancelRightAfterAddReachesTheTask) {
+  TempDir dir;
+  SubprocessSet set;
+  for (int i = 0; i < 20; ++i) {
+    SpawnSpec spec = Sh(dir, "sleep 30");
+    spec.kill_grace_ms = 5000;
+    Subprocess* p = Start(&set, spec);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(getpgid(p->pid()), p->pid());
+    set.Cancel(p);
+    auto done = WaitFor(&set, p, 10000);
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->status().kind, ExitKind::kCancelled);
+    EXPECT_LT(done->ended_mono_ms() - done->started_mono_ms(), 5000);
+  }
 }
 
 TEST(Subprocess, PathLookupUsesSpecEnv) {
@@ -526,15 +557,19 @@ TEST(Subprocess, BadCwdIsCleanError) {
   SubprocessSet set;
   SpawnSpec spec = Sh(dir, "exit 0");
   spec.cwd = dir / "missing";
-  std::string err;
-  EXPECT_EQ(set.Add(spec, &err), nullptr);
-  EXPECT_EQ(err, "cannot use working directory '" + spec.cwd +
-                     "': No such file or directory");
+  auto p = RunTask(&set, spec);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->status().kind, ExitKind::kSpawnFailed);
+  EXPECT_EQ(p->status().error, "cannot use working directory '" + spec.cwd +
+                                   "': No such file or directory");
 
   spec.cwd = dir.Write("file", "x");
-  EXPECT_EQ(set.Add(spec, &err), nullptr);
-  EXPECT_EQ(err, "cannot use working directory '" + spec.cwd + "': not a directory");
+  p = RunTask(&set, spec);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->status().kind, ExitKind::kSpawnFailed);
+  EXPECT_EQ(p->status().error, "cannot use working directory '" + spec.cwd + "': not a directory");
   EXPECT_EQ(set.running(), 0u);
+  EXPECT_FALSE(std::filesystem::exists(spec.log_path));
 }
 
 TEST(Subprocess, BadLogPathIsCleanError) {
