@@ -940,6 +940,51 @@ TEST(Subprocess, ManyParallelChildrenAllReaped) {
   EXPECT_EQ(set.running(), 0u);
 }
 
+// Children start in our memory and read their arguments from it after Add has returned
+// (see "Spawning" in subprocess.cc). Each must still run with exactly its own argv, env
+// and directory while the caller reuses and frees the memory its spec was built in, and
+// while earlier children finish (their memory is reused for later ones).
+TEST(Subprocess, EveryChildGetsItsOwnArgumentsWhileTheCallerMovesOn) {
+  TempDir dir;
+  SubprocessSet set;
+  const int kChildren = 120, kParallel = 12;
+  std::filesystem::create_directories(dir / "sub");
+  int started = 0, finished = 0;
+  std::vector<std::string> churn;
+  const int64_t give_up = MonotonicNowMs() + 60000;
+  while (finished < kChildren && MonotonicNowMs() < give_up) {
+    while (started < kChildren && static_cast<int>(set.running()) < kParallel) {
+      auto spec = std::make_unique<SpawnSpec>(Sh(dir, "printf '%s|%s|%s|%s' \"$0\" \"$1\" \"$X\" \"$(pwd)\""));
+      const std::string i = std::to_string(started);
+      spec->argv.push_back("name-" + i + std::string(static_cast<size_t>(started % 7) * 40, 'n'));
+      spec->argv.push_back("arg-" + i);
+      spec->env.push_back("X=value-" + i + std::string(static_cast<size_t>(started % 5) * 300, 'x'));
+      spec->cwd = started % 2 ? dir / "sub" : dir.path();
+      spec->log_path = dir / ("log" + i);
+      ASSERT_TRUE(Start(&set, *spec));
+      // Scribble over and free everything the spec owned, then allocate more.
+      for (auto& a : spec->argv) std::fill(a.begin(), a.end(), '#');
+      for (auto& e : spec->env) std::fill(e.begin(), e.end(), '#');
+      spec.reset();
+      for (int k = 0; k < 20; ++k) churn.push_back(std::string(100 + k * 50, static_cast<char>('a' + k)));
+      if (churn.size() > 400) churn.erase(churn.begin(), churn.begin() + 300);
+      ++started;
+    }
+    for (auto& d : set.DoWork(-1)) {
+      ++finished;
+      EXPECT_EQ(d->status().kind, ExitKind::kExited) << d->status().error;
+    }
+  }
+  ASSERT_EQ(finished, kChildren);
+  for (int n = 0; n < kChildren; ++n) {
+    const std::string i = std::to_string(n);
+    EXPECT_EQ(ReadFile(dir / ("log" + i)),
+              "name-" + i + std::string(static_cast<size_t>(n % 7) * 40, 'n') + "|arg-" + i + "|value-" + i +
+                  std::string(static_cast<size_t>(n % 5) * 300, 'x') + "|" + (n % 2 ? dir / "sub" : dir.path()))
+        << "child " << n;
+  }
+}
+
 TEST(Subprocess, DestructorKillsLeftovers) {
   TempDir dir;
   pid_t child = 0, bg = 0;
