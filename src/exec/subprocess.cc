@@ -32,14 +32,14 @@
 // execve through its arena and exit code 127; the reaper turns that into kSpawnFailed.
 // The parent also sets the child's process group itself, so the group exists (and can
 // be signalled) as soon as Add returns, whoever runs first. (2) glibc maps and unmaps a
-// stack per call (the munmap flushes the TLB of every CPU the child ran on) and blocks
-// all signals around the clone; arenas are pooled, and our signals are blocked anyway
-// outside ppoll. (3) glibc's child asks the kernel about each of the 64 signals; ours
-// resets just the signals that have a handler in this process (ours, and any found
-// installed when the set was made) before it unblocks any, so no handler can run in a
-// child that still shares our memory. On architectures without the inline-asm system
-// calls below, the child uses syscall(3) and CLONE_VFORK keeps the parent suspended.
-// Measured on 2,000 no-op tasks: docs/performance.md.
+// stack per call (the munmap flushes the TLB of every CPU the child ran on); arenas are
+// pooled. (3) glibc's child asks the kernel about each of the 64 signals; ours starts
+// with all signals blocked, as glibc's does, resets just those that have a handler in
+// this process (ours, and any found installed when the set was made), and only then
+// unblocks them, so no handler can run in a child that still shares our memory. On
+// architectures without the inline-asm system calls below, the child uses syscall(3) and
+// CLONE_VFORK keeps the parent suspended. Measured on 2,000 no-op tasks:
+// docs/performance.md.
 //
 // Signals. Handlers only store into volatile sig_atomic_t; the state is static because
 // dispositions and the mask are process-wide (one set at a time).
@@ -732,10 +732,17 @@ Subprocess* SubprocessSet::Add(const SpawnSpec& spec, std::string* err) {
   arena->err = 0;
   arena->failed_chdir = 0;
 
+  // The child starts with every signal blocked (it inherits our mask) and unblocks them
+  // only after resetting the handled ones: no handler of ours can run in it.
+  sigset_t all, mask;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &mask);
   const int flags = CLONE_VM | SIGCHLD | (kChildRunsBesideUs ? 0 : CLONE_VFORK);
   pid_t pid = clone(ChildMain, arena->stack_top, flags, arena);
+  const int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &mask, nullptr);
   if (pid < 0) {
-    int saved = errno;
+    int saved = clone_errno;
     if (unnamed && spare_logs_.size() < kMaxSpareLogs) {
       spare_logs_.emplace_back(log_fd, std::move(dir));  // still empty, and only ours
     } else {

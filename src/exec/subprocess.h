@@ -1,16 +1,16 @@
 // Child processes for task attempts (ninja's subprocess-posix, grown for an orchestrator).
 //
-// Each child is started with clone(CLONE_VM | CLONE_VFORK) + execve, as posix_spawn does
-// but without its per-spawn costs (see "Spawning" in the .cc), in its own process group,
-// stdin from /dev/null and stdout+stderr appended straight to a log file: the engine
-// never reads task output, so a task printing gigabytes costs the engine nothing, and a
-// grandchild that keeps the output open cannot stall it. The log file is created only
-// when the task first writes: it starts as an unnamed O_TMPFILE in the log's directory
-// and gets its name once it is seen non-empty (checked about once a second while the
-// task runs, and when it ends), so a silent task costs no file creation. A child is
-// finished when waitpid reports it; at that moment whatever is left of its process group
-// is SIGKILLed at once (the task is over; its leftovers get no grace), so no task leaves
-// processes behind.
+// Each child is started like posix_spawn starts one (clone sharing our memory, then
+// execve), except that we do not wait for its exec (see "Spawning" in the .cc). It runs in
+// its own process group, stdin from /dev/null and stdout+stderr appended straight to a
+// log file: the engine never reads task output, so a task printing gigabytes costs the
+// engine nothing, and a grandchild that keeps the output open cannot stall it. The log
+// file is created only when the task first writes: it starts as an unnamed O_TMPFILE in
+// the log's directory and gets its name once it is seen non-empty (checked about once a
+// second while the task runs, and when it ends), so a silent task costs no file
+// creation. A child is finished when waitpid reports it; at that moment whatever is left
+// of its process group is SIGKILLed at once (the task is over; its leftovers get no
+// grace), so no task leaves processes behind.
 //
 // Daemons that leave the group with setsid(): the engine is a child subreaper, so
 // orphans of our tasks are re-parented to it. Every child carries
