@@ -274,7 +274,7 @@ const std::string* FindEnv(const std::vector<std::string>& env, std::string_view
 }
 
 /// Resolves a program name without '/' against PATH like execvp. On success sets
-/// |*path| to what posix_spawn should run (relative PATH entries stay relative: they
+/// |*path| to what the child should exec (relative PATH entries stay relative: they
 /// are resolved after the chdir to |cwd|, as the shell would).
 bool ResolveProgram(const std::string& name, const std::vector<std::string>& env,
                     const std::string& cwd, std::string* path, std::string* err) {
