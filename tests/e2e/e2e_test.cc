@@ -1,5 +1,6 @@
 // End-to-end tests: the built binary, real processes, real SQLite files.
 #include <fcntl.h>
+#include <pty.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sqlite3.h>
@@ -73,6 +74,53 @@ class E2E : public ::testing::Test {
   }
 
   Result Run(const std::vector<std::string>& args) { return Wait(Start(args)); }
+
+  // Runs `pipeline args...` in the temp dir on a pseudo-terminal (TERM=xterm, plus
+  // |extra_env|); returns everything it wrote to the terminal and sets |*exit_code|.
+  std::string RunInTerminal(const std::vector<std::string>& args, int* exit_code,
+                            const std::vector<std::string>& extra_env = {}) {
+    std::vector<std::string> argv = {PIPELINE_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    std::vector<std::string> env_store = {"TERM=xterm"};
+    for (char** e = environ; *e; ++e) {
+      std::string_view kv(*e);
+      if (kv.rfind("PIPELINE_", 0) != 0 && kv.rfind("TERM=", 0) != 0 && kv.rfind("NO_COLOR=", 0) != 0)
+        env_store.emplace_back(kv);
+    }
+    env_store.insert(env_store.end(), extra_env.begin(), extra_env.end());
+    std::vector<char*> envp;
+    for (auto& e : env_store) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    const std::string dir = dir_.path();
+    int master = -1;
+    struct winsize ws = {24, 120, 0, 0};
+    pid_t pid = forkpty(&master, nullptr, nullptr, &ws);
+    if (pid == 0) {
+      if (chdir(dir.c_str()) == 0) execve(PIPELINE_BIN, cargv.data(), envp.data());
+      _exit(127);
+    }
+    EXPECT_GT(pid, 0) << strerror(errno);
+    std::string out;
+    char buf[4096];
+    for (;;) {
+      ssize_t n = read(master, buf, sizeof buf);
+      if (n > 0) {
+        out.append(buf, static_cast<size_t>(n));
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        break;  // EIO once the child has closed the terminal
+      }
+    }
+    close(master);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return out;
+  }
 
   std::string Write(const std::string& name, const std::string& yaml) { return dir_.Write(name, yaml); }
 
@@ -441,6 +489,35 @@ TEST_F(E2E, TaskThatCannotStartIsAFailedAttemptWithItsReason) {
             (std::vector<std::string>{"fine|success", "ghost|failed", "lost|failed"}));
   EXPECT_TRUE(Contains(r.out, "cannot run './no-such-tool'")) << r.out;
   EXPECT_FALSE(fs::exists(dir_ / (".pipeline/logs/" + One("SELECT run_id FROM dag_runs") + "/ghost.1.log")));
+}
+
+// On a terminal the run shows one status line, redrawn in place, with finished tasks
+// printed above it, in colour unless NO_COLOR is set; into a file, plain lines only.
+TEST_F(E2E, TerminalGetsALiveStatusLineAndAFileGetsPlainLines) {
+  Write("t.yaml",
+        "dag: t\n"
+        "tasks:\n"
+        "  prepare: {command: 'sleep 0.3'}\n"
+        "  train: {command: 'sleep 0.3', depends_on: [prepare]}\n");
+  int code = -1;
+  std::string tty = RunInTerminal({"run", "t.yaml"}, &code);
+  EXPECT_EQ(code, 0) << tty;
+  EXPECT_TRUE(Contains(tty, "\r\x1b[K[0/2] running: prepare")) << tty;
+  EXPECT_TRUE(Contains(tty, "\r\x1b[K[1/2] \x1b[32mok     \x1b[0m prepare")) << tty;
+  EXPECT_TRUE(Contains(tty, "\r\x1b[K[1/2] running: train")) << tty;
+  EXPECT_TRUE(Contains(tty, "\x1b[32msuccess")) << "the table is coloured: " << tty;
+
+  std::string no_color = RunInTerminal({"run", "t.yaml"}, &code, {"NO_COLOR=1"});
+  EXPECT_EQ(code, 0);
+  EXPECT_TRUE(Contains(no_color, "\r\x1b[K[1/2] ok      prepare")) << no_color;
+  EXPECT_FALSE(Contains(no_color, "\x1b[32m")) << no_color;
+
+  Result r = Run({"run", "t.yaml"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(Contains(r.out, "[1/2] ok      prepare (")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "[2/2] ok      train (")) << r.out;
+  EXPECT_FALSE(Contains(r.out, "\x1b")) << r.out;
+  EXPECT_FALSE(Contains(r.out, "\r")) << r.out;
 }
 
 TEST_F(E2E, ParamsAreDataNotCode) {
