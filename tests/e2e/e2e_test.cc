@@ -577,6 +577,35 @@ TEST_F(E2E, SigtermStopsTheRunAndRecordsIt) {
   EXPECT_EQ(One("SELECT json_extract(detail_json, '$.signal') FROM audit_log WHERE action = 'run.cancel'"), "SIGTERM");
 }
 
+// Ctrl-C asks the task to stop (TERM, then KILL after its grace); a task that ignores the
+// TERM would hold the run for the whole grace, so a second Ctrl-C kills it at once.
+TEST_F(E2E, CtrlCStopsGracefullyAndASecondCtrlCKillsAtOnce) {
+  Write("c.yaml",
+        "dag: c\n"
+        "tasks:\n"
+        "  stubborn: {command: \"trap '' TERM; echo $$ > s.pid; while :; do sleep 0.05; done\", "
+        "kill_grace: 60s}\n");
+  pid_t pid = Start({"run", "c.yaml"});
+  for (int i = 0; i < 200 && !fs::exists(dir_ / "s.pid"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(fs::exists(dir_ / "s.pid"));
+  const auto t0 = std::chrono::steady_clock::now();
+  kill(pid, SIGINT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  pid_t task = std::stoi(ReadFile(dir_ / "s.pid"));
+  EXPECT_EQ(kill(task, 0), 0) << "the task ignores TERM: still running within its grace";
+  kill(pid, SIGINT);
+  Result r = Wait(pid);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10)) << "did not wait for the grace";
+  EXPECT_EQ(r.exit_code, 130) << r.out << r.err;
+  EXPECT_TRUE(Contains(r.out, "SIGINT received: stopping")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "interrupted again: killing all tasks now")) << r.out;
+  EXPECT_EQ(One("SELECT state FROM dag_runs"), "cancelled");
+  EXPECT_EQ(One("SELECT state FROM task_instances"), "cancelled");
+  EXPECT_EQ(One("SELECT state || '|' || coalesce(term_signal, '-') FROM task_attempts"), "killed|9");
+  EXPECT_NE(kill(task, 0), 0) << "the task's process must be gone";
+}
+
 TEST_F(E2E, KilledOrchestratorIsDetectedAndResumeSkipsFinishedWork) {
   Write("k.yaml",
         "dag: k\n"
