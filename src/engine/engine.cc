@@ -176,8 +176,10 @@ Result<RunSummary> Engine::Execute(const RunRecord& run) {
 
   std::error_code ec;
   log_dir_ = (fs::path(options_.home) / "logs" / run_.run_id).string();
-  fs::create_directories(log_dir_, ec);
+  const bool created = fs::create_directories(log_dir_, ec);
   if (ec) return Status::IOError("cannot create log directory " + log_dir_ + ": " + ec.message());
+  // Watched from before the first spawn, so a name it has not seen was not made since.
+  fresh_log_dir_ = log_watch_.Start(log_dir_) && created;
 
   // The environment every attempt starts from: ours, minus PIPELINE_* left over from an
   // outer run, plus the run-level context.
@@ -286,7 +288,11 @@ Result<RunSummary> Engine::Execute(const RunRecord& run) {
 }
 
 std::string Engine::MetricsPath(int task, int attempt) const {
-  return log_dir_ + "/" + dag_.tasks[static_cast<size_t>(task)].id + "." + std::to_string(attempt) + ".metrics.json";
+  return log_dir_ + "/" + MetricsName(task, attempt);
+}
+
+std::string Engine::MetricsName(int task, int attempt) const {
+  return dag_.tasks[static_cast<size_t>(task)].id + "." + std::to_string(attempt) + ".metrics.json";
 }
 
 bool Engine::BuildSpawnSpec(int task, int attempt, SpawnSpec* spec, std::string* command_json,
@@ -347,7 +353,9 @@ bool Engine::BuildSpawnSpec(int task, int attempt, SpawnSpec* spec, std::string*
     kv.append(name).append(1, '=').append(value);
   }
 
-  spec->log_path = log_dir_ + "/" + t.id + "." + std::to_string(attempt) + ".log";
+  const std::string log_name = t.id + "." + std::to_string(attempt) + ".log";
+  spec->log_path = log_dir_ + "/" + log_name;
+  spec->log_path_is_new = fresh_log_dir_ && !log_watch_.MayExist(log_name);
   spec->timeout_ms = t.timeout_ms;
   spec->kill_grace_ms = t.kill_grace_ms;
   command_json->assign(1, '[');
@@ -500,7 +508,15 @@ Status Engine::HandleOutcome(const AttemptOutcome& o) {
   bool ok = Succeeded(st);
   std::string error = st.error;
   const int attempt = prior_attempts_[i] + session_attempts_[i];
-  if (ok && !tracker_->Collect(task, MetricsPath(task, attempt), &artifacts_[i], &error)) ok = false;
+  if (ok) {
+    // Only a metrics file written during this session counts (see dir_watch.h): most
+    // tasks write none, and a lookup of the path costs more than asking the watch.
+    const std::string name = MetricsName(task, attempt);
+    const bool written = log_watch_.MayExist(name);
+    if (!tracker_->Collect(task, written ? log_dir_ + "/" + name : std::string(), &artifacts_[i], &error))
+      ok = false;
+    if (written) log_watch_.Forget(name);
+  }
 
   const char* attempt_state = ok ? "succeeded" : Succeeded(st) ? "failed" : AttemptStateFor(st);
   Status s = store_->FinishAttempt(attempt_ids_[i], attempt_state, code, sig, now, error);

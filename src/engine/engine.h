@@ -18,6 +18,7 @@
 
 #include "core/clock.h"
 #include "engine/artifacts.h"
+#include "engine/dir_watch.h"
 #include "engine/runner.h"
 #include "pipeline/dag.h"
 #include "pipeline/status.h"
@@ -111,6 +112,7 @@ class Engine {
                       std::vector<std::pair<std::string, std::string>>* declared_env,
                       AttemptArtifacts* art, std::string* err);
   std::string MetricsPath(int task, int attempt) const;
+  std::string MetricsName(int task, int attempt) const;
 
   const Dag& dag_;
   Store* store_;
@@ -129,6 +131,10 @@ class Engine {
   std::vector<int64_t> attempt_ids_;   // running attempt id per task
   std::vector<std::pair<int64_t, int>> retry_due_;  // (monotonic due time, task) of retries
   std::string log_dir_;
+  /// Names appearing in log_dir_ during this session (see dir_watch.h): spares a lookup
+  /// of the metrics file most attempts never write, and of each new log in a fresh dir.
+  DirWatch log_watch_;
+  bool fresh_log_dir_ = false;  ///< log_dir_ was created by this session, and is watched
   std::string dag_sha256_;
   std::unique_ptr<ContentStore> cas_;
   std::unique_ptr<ArtifactTracker> tracker_;

@@ -637,7 +637,8 @@ Subprocess* SubprocessSet::Add(const SpawnSpec& spec, std::string* err) {
   const std::string& path = spec.log_path;
   struct stat st;
   bool unnamed = !g_force_eager_logs && g_log_link != LogLink::kEager && !path.empty() &&
-                 path.back() != '/' && lstat(path.c_str(), &st) != 0 && errno == ENOENT;
+                 path.back() != '/' &&
+                 (spec.log_path_is_new || (lstat(path.c_str(), &st) != 0 && errno == ENOENT));
   bool created = false;  // by the eager open: removed again if the spawn fails
   int log_fd = -1;
   std::string dir;

@@ -50,6 +50,9 @@ struct SpawnSpec {
   /// writes output (visible within about a second); an attempt that writes nothing
   /// leaves no file. A path that already exists is appended to, as before.
   std::string log_path;
+  /// The caller knows nothing is at log_path yet (it watches the directory): saves the
+  /// lookup that decides between creating the log and appending to an existing one.
+  bool log_path_is_new = false;
   int64_t timeout_ms = 0;         ///< 0 = no limit
   int64_t kill_grace_ms = 5000;   ///< TERM -> KILL delay on timeout or cancel
 };

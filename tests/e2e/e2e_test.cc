@@ -520,6 +520,29 @@ TEST_F(E2E, TerminalGetsALiveStatusLineAndAFileGetsPlainLines) {
   EXPECT_FALSE(Contains(r.out, "\r")) << r.out;
 }
 
+// $PIPELINE_METRICS counts only if the attempt wrote it: on a resume, a file left under
+// the new attempt's name (by an attempt of a killed orchestrator that never got recorded)
+// is not taken for this attempt's metrics. One the task does write (here: renamed into
+// place) is.
+TEST_F(E2E, MetricsFileCountsOnlyIfTheAttemptWroteIt) {
+  Write("m.yaml",
+        "dag: m\n"
+        "tasks:\n"
+        "  flaky: {command: 'test -f ok || { touch ok; exit 1; }'}\n"
+        "  scorer: {command: 'echo {\\\"auc\\\": 0.75} > m.tmp && mv m.tmp \"$PIPELINE_METRICS\"', "
+        "depends_on: [flaky]}\n");
+  Result r = Run({"run", "m.yaml"});
+  ASSERT_EQ(r.exit_code, 1) << r.out << r.err;
+  const std::string run_id = One("SELECT run_id FROM dag_runs");
+  Write(".pipeline/logs/" + run_id + "/flaky.2.metrics.json", "{\"accuracy\": 1.0}");
+  r = Run({"resume", run_id});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Query("SELECT t.task_name || '|' || a.attempt_no || '|' || m.name || '|' || m.value "
+                  "FROM metrics m JOIN task_attempts a ON a.id = m.attempt_id "
+                  "JOIN task_instances t ON t.id = a.task_instance_id"),
+            (std::vector<std::string>{"scorer|1|auc|0.75"}));
+}
+
 TEST_F(E2E, ParamsAreDataNotCode) {
   Write("p.yaml",
         "dag: p\n"
