@@ -881,20 +881,21 @@ void SubprocessSet::Reap(std::vector<std::unique_ptr<Subprocess>>* done) {
     p->ended_ms_ = MonotonicNowMs();
     ExitStatus& st = p->status_;
     if (SpawnArena* a = p->arena_; a) {
+      // The child never became the task if its chdir or execve failed (see "Spawning").
+      std::string spawn_error;
+      if (const int e = a->err; e != 0 && si.si_code == CLD_EXITED && si.si_status == 127) {
+        spawn_error = a->failed_chdir
+                          ? "cannot use working directory '" + std::string(a->cwd ? a->cwd : "") + "': " +
+                                (e == ENOTDIR ? std::string("not a directory") : std::string(strerror(e)))
+                          : "cannot run '" + std::string(a->argv[0]) + "': " + strerror(e);
+      }
+      a->child = 0;
       p->arena_ = nullptr;
-      const int spawn_err = a->err;
-      if (spawn_err != 0 && si.si_code == CLD_EXITED && si.si_status == 127) {
-        // It never became the task: its chdir or execve failed (see "Spawning").
+      if (!spawn_error.empty()) {
         st.kind = ExitKind::kSpawnFailed;
         st.exit_code = -1;
         st.signal = 0;
-        if (a->failed_chdir) {
-          st.error = "cannot use working directory '" + std::string(a->cwd ? a->cwd : "") + "': " +
-                     (spawn_err == ENOTDIR ? std::string("not a directory") : std::string(strerror(spawn_err)));
-        } else {
-          st.error = "cannot run '" + std::string(a->argv[0]) + "': " + strerror(spawn_err);
-        }
-        a->child = 0;
+        st.error = std::move(spawn_error);
         if (p->log_created_at_spawn_) {  // nothing can have written to it
           close(p->log_fd_);
           p->log_fd_ = -1;
@@ -904,7 +905,6 @@ void SubprocessSet::Reap(std::vector<std::unique_ptr<Subprocess>>* done) {
         done->push_back(std::move(p));
         continue;
       }
-      a->child = 0;
     }
     if (si.si_code == CLD_EXITED) {
       st.exit_code = si.si_status;
