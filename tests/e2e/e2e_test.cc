@@ -35,6 +35,18 @@ struct Result {
 
 class E2E : public ::testing::Test {
  protected:
+  // Our environment without PIPELINE_* (left by an outer run) and without |drop| prefixes.
+  static std::vector<std::string> InheritedEnv(const std::vector<std::string>& drop) {
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) {
+      std::string_view kv(*e);
+      bool keep = kv.rfind("PIPELINE_", 0) != 0;
+      for (const std::string& d : drop) keep = keep && kv.rfind(d, 0) != 0;
+      if (keep) env.emplace_back(kv);
+    }
+    return env;
+  }
+
   // Starts `pipeline args...` in the temp dir with stdout/stderr to files.
   pid_t Start(const std::vector<std::string>& args, const std::string& tag = "cmd") {
     std::vector<std::string> argv = {PIPELINE_BIN};
@@ -50,9 +62,7 @@ class E2E : public ::testing::Test {
     posix_spawn_file_actions_addopen(&fa, 1, out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addchdir_np(&fa, dir_.path().c_str());
-    std::vector<std::string> env_store;
-    for (char** e = environ; *e; ++e)
-      if (std::string_view(*e).rfind("PIPELINE_", 0) != 0) env_store.emplace_back(*e);
+    std::vector<std::string> env_store = InheritedEnv({});
     std::vector<char*> envp;
     for (auto& e : env_store) envp.push_back(e.data());
     envp.push_back(nullptr);
@@ -84,12 +94,8 @@ class E2E : public ::testing::Test {
     std::vector<char*> cargv;
     for (auto& a : argv) cargv.push_back(a.data());
     cargv.push_back(nullptr);
-    std::vector<std::string> env_store = {"TERM=xterm"};
-    for (char** e = environ; *e; ++e) {
-      std::string_view kv(*e);
-      if (kv.rfind("PIPELINE_", 0) != 0 && kv.rfind("TERM=", 0) != 0 && kv.rfind("NO_COLOR=", 0) != 0)
-        env_store.emplace_back(kv);
-    }
+    std::vector<std::string> env_store = InheritedEnv({"TERM=", "NO_COLOR="});
+    env_store.push_back("TERM=xterm");
     env_store.insert(env_store.end(), extra_env.begin(), extra_env.end());
     std::vector<char*> envp;
     for (auto& e : env_store) envp.push_back(e.data());
