@@ -13,7 +13,9 @@
 // one pread at offset 0 (which regenerates it) only when a task finished or an adopted
 // orphan died; the candidates are checked against PIPELINE_SPAWN_TOKEN in
 // /proc/<pid>/environ, so the common case (no orphans) costs one small read per
-// finished task. Without the children files we fall back to scanning /proc/*/stat for
+// finished task. An orphan inside an execve has no readable environment for a moment
+// (see EnvironmentIsEmpty); it is looked at again every kUndecidedRecheckMs from DoWork,
+// for at most kUndecidedGiveUpMs. Without the children files we fall back to scanning /proc/*/stat for
 // our pid as PPid (~1 ms for 100 processes), which we do only after an adopted orphan
 // was reaped (evidence of orphans), when nothing else runs, or at most once a second;
 // so on such kernels a daemon may outlive its task by a while, until a later finish or
@@ -243,12 +245,8 @@ void ListChildrenSlow(std::vector<pid_t>* out) {
   closedir(dir);
 }
 
-/// The N of PIPELINE_SPAWN_TOKEN=<our pid>-N in |pid|'s environment, or 0.
-uint64_t TokenOf(pid_t pid) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/environ", static_cast<int>(pid));
-  std::string env;
-  if (!ReadSmallFile(path, &env)) return 0;
+/// The N of PIPELINE_SPAWN_TOKEN=<our pid>-N in an environment block, or 0.
+uint64_t FindToken(const std::string& env) {
   std::string prefix(kTokenVar);
   prefix += std::to_string(getpid());
   prefix += '-';
@@ -259,6 +257,48 @@ uint64_t TokenOf(pid_t pid) {
     }
     pos += prefix.size();
   }
+  return 0;
+}
+
+/// Whether |pid|, whose /proc/<pid>/environ just read as empty, truly has an empty
+/// environment: its stat (fields 50 and 51) shows env_start == env_end != 0. Inside an
+/// execve the new memory is in place before the kernel writes the environment into it
+/// (env_end is 0 until then), and a read that began before the exec finds the old
+/// memory gone: both read as empty for a moment. Sets |*gone| for a zombie or a process
+/// that no longer exists.
+bool EnvironmentIsEmpty(pid_t pid, bool* gone) {
+  *gone = false;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  std::string text;
+  if (!ReadSmallFile(path, &text)) return *gone = true;
+  size_t close_paren = text.rfind(')');  // comm may hold spaces and parentheses
+  if (close_paren == std::string::npos) return false;
+  const char* p = text.c_str() + close_paren + 1;
+  char state = 0;
+  if (sscanf(p, " %c", &state) != 1) return false;
+  if (state == 'Z' || state == 'X') return *gone = true;
+  // Fields 3.. follow ')': step to the space before field 50.
+  for (int field = 3; field < 50; ++field) {
+    p = strchr(p + 1, ' ');
+    if (!p) return false;
+  }
+  unsigned long long env_start = 0, env_end = 0;
+  if (sscanf(p, " %llu %llu", &env_start, &env_end) != 2) return false;
+  return env_end != 0 && env_start == env_end;
+}
+
+/// The N of PIPELINE_SPAWN_TOKEN=<our pid>-N in |pid|'s environment, or 0. Sets
+/// |*undecided| if the environment could not be read though the process has one (it
+/// is in the middle of an execve, say); asking again a moment later answers.
+uint64_t TokenOf(pid_t pid, bool* undecided) {
+  *undecided = false;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/environ", static_cast<int>(pid));
+  std::string env;
+  if (ReadSmallFile(path, &env) && !env.empty()) return FindToken(env);
+  bool gone = false;
+  if (!EnvironmentIsEmpty(pid, &gone) && !gone) *undecided = true;
   return 0;
 }
 
@@ -599,7 +639,10 @@ SubprocessSet::~SubprocessSet() {
     Reap(&none);  // running_ is empty: only reaps, then kills orphans
     PruneDyingGroups();
     int killed = KillOrphans();
-    if ((dying_groups_.empty() && killed == 0) || MonotonicNowMs() > give_up) break;
+    if ((dying_groups_.empty() && killed == 0 && recheck_orphans_ms_ == 0) ||
+        MonotonicNowMs() > give_up) {
+      break;
+    }
     timespec ts = {0, 1000000};
     nanosleep(&ts, nullptr);
   }
@@ -966,23 +1009,40 @@ bool SubprocessSet::ListChildrenFast(std::vector<pid_t>* out) {
 
 int SubprocessSet::KillOrphans(bool* alone) {
   if (alone) *alone = false;
+  recheck_orphans_ms_ = 0;
   if (!g_subreaper) return 0;
+  const int64_t now = MonotonicNowMs();
   std::vector<pid_t> children;
   if (!ListChildrenFast(&children)) {
     // The full scan costs ~1 ms: only with evidence of orphans, or once a second.
-    const int64_t now = MonotonicNowMs();
-    if (!saw_orphans_ && !running_.empty() && now - last_slow_scan_ms_ < 1000) return 0;
+    if (!saw_orphans_ && undecided_.empty() && !running_.empty() &&
+        now - last_slow_scan_ms_ < 1000) {
+      return 0;
+    }
     last_slow_scan_ms_ = now;
     ListChildrenSlow(&children);
   }
   int killed = 0;
   bool strangers = false;
+  bool look_again = false;
+  std::vector<std::pair<pid_t, int64_t>> unread;  // this scan's undecided_
   for (pid_t pid : children) {
     bool ours = std::any_of(running_.begin(), running_.end(),
                             [pid](const auto& p) { return p->pid_ == pid; });
     if (ours) continue;
     strangers = true;
-    uint64_t token = TokenOf(pid);  // 0 for zombies and strangers
+    bool undecided = false;
+    uint64_t token = TokenOf(pid, &undecided);  // 0 for zombies and strangers
+    if (undecided) {
+      auto seen = std::find_if(undecided_.begin(), undecided_.end(),
+                               [pid](const auto& u) { return u.first == pid; });
+      const int64_t since = seen == undecided_.end() ? now : seen->second;
+      unread.emplace_back(pid, since);
+      // An execve takes micro- to milliseconds; a process that stays unreadable for
+      // longer has made itself so (setuid, say) and is not ours to judge.
+      if (now - since < kUndecidedGiveUpMs) look_again = true;
+      continue;
+    }
     if (token == 0) continue;
     bool live_task = std::any_of(running_.begin(), running_.end(),
                                  [token](const auto& p) { return p->token_ == token; });
@@ -993,6 +1053,8 @@ int SubprocessSet::KillOrphans(bool* alone) {
     kill(pid, SIGKILL);
     ++killed;
   }
+  undecided_ = std::move(unread);
+  if (look_again) recheck_orphans_ms_ = now + kUndecidedRecheckMs;
   if (alone) *alone = !strangers;
   return killed;
 }
@@ -1068,10 +1130,17 @@ std::vector<std::unique_ptr<Subprocess>> SubprocessSet::DoWork(int64_t timeout_m
       now = MonotonicNowMs();
       next_log_check_ms_ = now + kLogCheckMs;
     }
+    if (recheck_orphans_ms_ && now >= recheck_orphans_ms_) {
+      KillOrphans();  // an orphan was in the middle of an execve at the last look
+      now = MonotonicNowMs();
+    }
     if (!done.empty() || acted || g_interrupt_count != start_count) break;
     if (end >= 0 && now >= end && polled) break;
 
     int64_t wait = end >= 0 ? std::max<int64_t>(end - now, 0) : -1;
+    if (recheck_orphans_ms_ && (wait < 0 || recheck_orphans_ms_ - now < wait)) {
+      wait = std::max<int64_t>(recheck_orphans_ms_ - now, 0);
+    }
     for (const auto& p : running_) {
       if (!p->log_named_ && !p->log_link_failed_ &&
           (wait < 0 || next_log_check_ms_ - now < wait)) {
