@@ -14,8 +14,7 @@
 // orphan died; the candidates are checked against PIPELINE_SPAWN_TOKEN in
 // /proc/<pid>/environ, so the common case (no orphans) costs one small read per
 // finished task. An orphan inside an execve has no readable environment for a moment
-// (see EnvironmentIsEmpty); it is looked at again every kUndecidedRecheckMs from DoWork,
-// for at most kUndecidedGiveUpMs. Without the children files we fall back to scanning /proc/*/stat for
+// (see TokenOf); DoWork looks at it again after 2, 4, 8, ... ms, for at most a second. Without the children files we fall back to scanning /proc/*/stat for
 // our pid as PPid (~1 ms for 100 processes), which we do only after an adopted orphan
 // was reaped (evidence of orphans), when nothing else runs, or at most once a second;
 // so on such kernels a daemon may outlive its task by a while, until a later finish or
@@ -260,45 +259,34 @@ uint64_t FindToken(const std::string& env) {
   return 0;
 }
 
-/// Whether |pid|, whose /proc/<pid>/environ just read as empty, truly has an empty
-/// environment: its stat (fields 50 and 51) shows env_start == env_end != 0. Inside an
-/// execve the new memory is in place before the kernel writes the environment into it
-/// (env_end is 0 until then), and a read that began before the exec finds the old
-/// memory gone: both read as empty for a moment. Sets |*gone| for a zombie or a process
-/// that no longer exists.
-bool EnvironmentIsEmpty(pid_t pid, bool* gone) {
-  *gone = false;
+/// True if |pid| no longer exists or is a zombie.
+bool IsGoneOrZombie(pid_t pid) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
   std::string text;
-  if (!ReadSmallFile(path, &text)) return *gone = true;
+  if (!ReadSmallFile(path, &text)) return true;
   size_t close_paren = text.rfind(')');  // comm may hold spaces and parentheses
-  if (close_paren == std::string::npos) return false;
-  const char* p = text.c_str() + close_paren + 1;
   char state = 0;
-  if (sscanf(p, " %c", &state) != 1) return false;
-  if (state == 'Z' || state == 'X') return *gone = true;
-  // Fields 3.. follow ')': step to the space before field 50.
-  for (int field = 3; field < 50; ++field) {
-    p = strchr(p + 1, ' ');
-    if (!p) return false;
+  if (close_paren == std::string::npos ||
+      sscanf(text.c_str() + close_paren + 1, " %c", &state) != 1) {
+    return false;
   }
-  unsigned long long env_start = 0, env_end = 0;
-  if (sscanf(p, " %llu %llu", &env_start, &env_end) != 2) return false;
-  return env_end != 0 && env_start == env_end;
+  return state == 'Z' || state == 'X';
 }
 
 /// The N of PIPELINE_SPAWN_TOKEN=<our pid>-N in |pid|'s environment, or 0. Sets
-/// |*undecided| if the environment could not be read though the process has one (it
-/// is in the middle of an execve, say); asking again a moment later answers.
+/// |*undecided| if a live process's environment reads as empty: inside an execve the
+/// kernel puts the new memory in place before it writes the environment into it (and
+/// keeps env_start == env_end while it does), and a read that began before the exec
+/// finds the old memory gone. Asking again a moment later answers, unless the process
+/// truly has an empty environment (env -i), which nothing can tell apart.
 uint64_t TokenOf(pid_t pid, bool* undecided) {
   *undecided = false;
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/environ", static_cast<int>(pid));
   std::string env;
   if (ReadSmallFile(path, &env) && !env.empty()) return FindToken(env);
-  bool gone = false;
-  if (!EnvironmentIsEmpty(pid, &gone) && !gone) *undecided = true;
+  *undecided = !IsGoneOrZombie(pid);
   return 0;
 }
 
@@ -1024,7 +1012,7 @@ int SubprocessSet::KillOrphans(bool* alone) {
   }
   int killed = 0;
   bool strangers = false;
-  bool look_again = false;
+  int64_t look_again_at = 0;
   std::vector<std::pair<pid_t, int64_t>> unread;  // this scan's undecided_
   for (pid_t pid : children) {
     bool ours = std::any_of(running_.begin(), running_.end(),
@@ -1038,9 +1026,14 @@ int SubprocessSet::KillOrphans(bool* alone) {
                                [pid](const auto& u) { return u.first == pid; });
       const int64_t since = seen == undecided_.end() ? now : seen->second;
       unread.emplace_back(pid, since);
-      // An execve takes micro- to milliseconds; a process that stays unreadable for
-      // longer has made itself so (setuid, say) and is not ours to judge.
-      if (now - since < kUndecidedGiveUpMs) look_again = true;
+      // An execve takes micro- to milliseconds, so the next look (after as long again
+      // as we have been looking: 2, 4, 8, ... ms) usually decides. One that stays
+      // unreadable for a second has an empty environment (or made itself unreadable):
+      // it is not ours to judge.
+      if (now - since < kUndecidedGiveUpMs) {
+        const int64_t at = now + std::max(kUndecidedRecheckMs, now - since);
+        if (look_again_at == 0 || at < look_again_at) look_again_at = at;
+      }
       continue;
     }
     if (token == 0) continue;
@@ -1054,7 +1047,7 @@ int SubprocessSet::KillOrphans(bool* alone) {
     ++killed;
   }
   undecided_ = std::move(unread);
-  if (look_again) recheck_orphans_ms_ = now + kUndecidedRecheckMs;
+  recheck_orphans_ms_ = look_again_at;
   if (alone) *alone = !strangers;
   return killed;
 }
