@@ -14,11 +14,12 @@
 // orphan died; the candidates are checked against PIPELINE_SPAWN_TOKEN in
 // /proc/<pid>/environ, so the common case (no orphans) costs one small read per
 // finished task. An orphan inside an execve has no readable environment for a moment
-// (see TokenOf); DoWork looks at it again after 2, 4, 8, ... ms, for at most a second. Without the children files we fall back to scanning /proc/*/stat for
-// our pid as PPid (~1 ms for 100 processes), which we do only after an adopted orphan
-// was reaped (evidence of orphans), when nothing else runs, or at most once a second;
-// so on such kernels a daemon may outlive its task by a while, until a later finish or
-// the destructor.
+// (see TokenOf); DoWork looks at it again after 2, 4, 8, ... ms, for at most a second.
+// Without the children files we fall back to scanning /proc/*/stat for our pid as PPid
+// (~1 ms for 100 processes), which we do only after an adopted orphan was reaped
+// (evidence of orphans), when nothing else runs, or at most once a second; so on such
+// kernels a daemon may outlive its task by a while, until a later finish or the
+// destructor.
 //
 // Spawning. posix_spawn is clone(CLONE_VM | CLONE_VFORK) + execve underneath; this is
 // the same minus what costs the engine most. (1) CLONE_VFORK suspends the caller until

@@ -158,9 +158,10 @@ class SubprocessSet {
   void Terminate(Subprocess* p, int64_t now);
   /// SIGKILLs adopted orphans (children of the engine that are not running_) whose
   /// environment carries a token of ours that belongs to no running child. Returns how
-  /// many it signalled. Children whose environment cannot be read yet (mid-execve) go to
-  /// undecided_ and are looked at again from DoWork. |*alone| (if given): our children were listed and every one is
-  /// a running task, so no process of a finished task is alive.
+  /// many it signalled. Children whose environment reads as empty (mid-execve, say) go
+  /// to undecided_ and are looked at again from DoWork. |*alone| (if given): our
+  /// children were listed and every one is a running task, so no process of a finished
+  /// task is alive.
   int KillOrphans(bool* alone = nullptr);
   /// Our children (see ListChildrenFast in the .cc); false without the children files.
   bool ListChildrenFast(std::vector<pid_t>* out);
@@ -181,8 +182,8 @@ class SubprocessSet {
   bool saw_orphans_ = false;
   /// Last full /proc scan (kernels without /proc/<pid>/task/<tid>/children).
   int64_t last_slow_scan_ms_ = 0;
-  /// Adopted children whose environment could not be read at the last KillOrphans
-  /// because they were in the middle of an execve, with when that was first seen.
+  /// Adopted children whose environment read as empty at the last KillOrphans (in the
+  /// middle of an execve, or truly empty), with when that was first seen.
   std::vector<std::pair<pid_t, int64_t>> undecided_;
   /// When DoWork runs KillOrphans again for them (0: no need).
   int64_t recheck_orphans_ms_ = 0;
