@@ -222,24 +222,31 @@ bool ReadChildrenFile(int* fd, pid_t tid, std::vector<pid_t>* out) {
   return true;
 }
 
+/// Reads the state and parent of a process from |path|, a /proc/<pid>/stat file
+/// ("pid (comm) state ppid ..."; comm may hold spaces and parentheses). False if the
+/// process is gone.
+bool ReadProcStat(const char* path, char* state, int* ppid) {
+  std::string text;
+  if (!ReadSmallFile(path, &text)) return false;
+  size_t close_paren = text.rfind(')');
+  return close_paren != std::string::npos &&
+         sscanf(text.c_str() + close_paren + 1, " %c %d", state, ppid) == 2;
+}
+
 /// Children of this process by scanning every /proc/<pid>/stat (slow fallback).
 void ListChildrenSlow(std::vector<pid_t>* out) {
   DIR* dir = opendir("/proc");
   if (!dir) return;
   const pid_t self = getpid();
-  std::string text, path;
+  std::string path;
   while (dirent* e = readdir(dir)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     path = "/proc/";
     path += e->d_name;
     path += "/stat";
-    if (!ReadSmallFile(path.c_str(), &text)) continue;
-    // "pid (comm) state ppid ..."; comm may hold spaces and parentheses.
-    size_t close_paren = text.rfind(')');
-    if (close_paren == std::string::npos) continue;
-    int ppid = 0;
     char state = 0;
-    if (sscanf(text.c_str() + close_paren + 1, " %c %d", &state, &ppid) != 2) continue;
+    int ppid = 0;
+    if (!ReadProcStat(path.c_str(), &state, &ppid)) continue;
     if (ppid == self) out->push_back(static_cast<pid_t>(atoi(e->d_name)));
   }
   closedir(dir);
@@ -264,15 +271,9 @@ uint64_t FindToken(const std::string& env) {
 bool IsGoneOrZombie(pid_t pid) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-  std::string text;
-  if (!ReadSmallFile(path, &text)) return true;
-  size_t close_paren = text.rfind(')');  // comm may hold spaces and parentheses
   char state = 0;
-  if (close_paren == std::string::npos ||
-      sscanf(text.c_str() + close_paren + 1, " %c", &state) != 1) {
-    return false;
-  }
-  return state == 'Z' || state == 'X';
+  int ppid = 0;
+  return !ReadProcStat(path, &state, &ppid) || state == 'Z' || state == 'X';
 }
 
 /// The N of PIPELINE_SPAWN_TOKEN=<our pid>-N in |pid|'s environment, or 0. Sets
