@@ -633,7 +633,13 @@ SubprocessSet::~SubprocessSet() {
         MonotonicNowMs() > give_up) {
       break;
     }
-    timespec ts = {0, 1000000};
+    // Dying processes are looked at every millisecond; an orphan whose environment
+    // read as empty only when KillOrphans asks to (2, 4, 8, ... ms).
+    int64_t wait_ms = 1;
+    if (dying_groups_.empty() && killed == 0) {
+      wait_ms = std::max<int64_t>(recheck_orphans_ms_ - MonotonicNowMs(), 1);
+    }
+    timespec ts = {static_cast<time_t>(wait_ms / 1000), static_cast<long>(wait_ms % 1000) * 1000000};
     nanosleep(&ts, nullptr);
   }
   siginfo_t si;
@@ -1033,7 +1039,8 @@ int SubprocessSet::KillOrphans(bool* alone) {
       // unreadable for a second has an empty environment (or made itself unreadable):
       // it is not ours to judge.
       if (now - since < kUndecidedGiveUpMs) {
-        const int64_t at = now + std::max(kUndecidedRecheckMs, now - since);
+        const int64_t at = std::min(now + std::max(kUndecidedRecheckMs, now - since),
+                                    since + kUndecidedGiveUpMs);
         if (look_again_at == 0 || at < look_again_at) look_again_at = at;
       }
       continue;
